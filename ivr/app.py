@@ -1,0 +1,118 @@
+"""The application factory: settings, flow, prompts and services wired once at start-up."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app, jsonify, send_from_directory
+from flask.typing import ResponseReturnValue
+from redis import Redis
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ivr.clock import Clock, SystemClock
+from ivr.config import Settings, load_settings
+from ivr.db import Database
+from ivr.events import EventSink
+from ivr.flows import default_flow_path, load_flow, validate_flow
+from ivr.flows.engine import FlowEngine
+from ivr.prompts import load_catalogues
+from ivr.redis_link import EmbeddedRedis, connect
+from ivr.sink import CallLogSink, start_spool_replayer
+from ivr.spool import Spool
+from ivr.twiml import SignatureChecker, render
+
+
+@dataclass
+class Services:
+    """What views and jobs need, built once per process."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    redis: Redis
+    sink: EventSink
+    engine: FlowEngine
+    signatures: SignatureChecker
+    fallback_twiml: str
+    embedded_redis: EmbeddedRedis | None = None
+
+
+def services() -> Services:
+    found: Services = current_app.extensions["ivr"]
+    return found
+
+
+def _redis(settings: Settings) -> tuple[Redis, EmbeddedRedis | None]:
+    if settings.redis_url:
+        return connect(settings.redis_url, settings.redis_timeout_s), None
+    embedded = EmbeddedRedis(settings.data_dir)
+    return connect(embedded.url, settings.redis_timeout_s), embedded
+
+
+def build_services(settings: Settings, clock: Clock, sink: EventSink | None = None) -> Services:
+    catalogues = load_catalogues(settings.prompts_dir)
+    if settings.default_locale not in catalogues:
+        raise ValueError(f"HOTLINE_LOCALE {settings.default_locale!r} has no prompts file")
+    flow = load_flow(default_flow_path())
+    validate_flow(flow, catalogues)
+    engine = FlowEngine(flow, catalogues, settings, clock)
+    redis, embedded = _redis(settings)
+    spool = Spool(settings.spool_dir)
+    return Services(
+        settings=settings,
+        clock=clock,
+        db=Database(settings.database_url),
+        redis=redis,
+        sink=sink or CallLogSink(redis, spool, settings.redis_retry_after_s),
+        engine=engine,
+        signatures=SignatureChecker(settings.twilio_auth_token),
+        fallback_twiml=render(engine.fallback("/voice/fallback?stage=recorded")),
+        embedded_redis=embedded,
+    )
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the hotline. `overrides` replaces settings fields, plus `clock` and `sink`."""
+    options = dict(overrides or {})
+    clock: Clock = options.pop("clock", None) or SystemClock()
+    sink: EventSink | None = options.pop("sink", None)
+    replay_spool: bool = options.pop("replay_spool", False)
+    settings = load_settings().with_overrides(**options)
+
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=settings.secret_key, JSON_AS_ASCII=False)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["ivr"] = build_services(settings, clock, sink)
+    if settings.trusted_proxies:
+        proxies = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )
+    _register(app)
+    if replay_spool and isinstance(app.extensions["ivr"].sink, CallLogSink):
+        start_spool_replayer(app.extensions["ivr"].sink)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return app
+
+
+def _register(app: Flask) -> None:
+    from ivr.api import api
+    from ivr.voice import voice
+
+    app.register_blueprint(voice)
+    app.register_blueprint(api)
+    app.add_url_rule("/healthz", "healthz", healthz)
+    app.add_url_rule("/media/prompts/<path:name>", "prompt_audio", prompt_audio)
+
+
+def healthz() -> ResponseReturnValue:
+    return jsonify(status="ok")
+
+
+def prompt_audio(name: str) -> ResponseReturnValue:
+    return send_from_directory(services().settings.prompts_dir / "audio", name)

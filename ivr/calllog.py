@@ -1,0 +1,183 @@
+"""Writing call-log events to SQL and keeping each call's register entry up to date.
+
+Runs in workers only. Writing is idempotent: events are inserted once per dedupe
+key, and a call's summary is recomputed from all of its events, so replays and
+out-of-order deliveries converge on the same row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ivr.events import CallEvent, EventKind
+from ivr.models import Call, CallCategory, CallEventRow, CallOutcome, CallStatus
+
+log = logging.getLogger(__name__)
+
+FAILED_STATUSES = {CallStatus.BUSY, CallStatus.FAILED, CallStatus.NO_ANSWER, CallStatus.CANCELED}
+
+
+def _insert_ignoring_duplicates(
+    session: Session, table: Table, rows: list[dict[str, Any]], key: str
+) -> int:
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(rows).on_conflict_do_nothing(index_elements=[key])
+    return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _placeholder(sid: str, events: Iterable[CallEvent]) -> dict[str, Any]:
+    return {
+        "call_sid": sid,
+        "started_at": min(e.at for e in events),
+        "status": CallStatus.IN_PROGRESS.value,
+        "content": "",
+        "caller_number": "",
+        "called_number": "",
+        "locale": "zh-CN",
+    }
+
+
+def _event_row(event: CallEvent) -> dict[str, Any]:
+    return {
+        "dedupe_key": event.dedupe_key[:200],
+        "call_sid": event.call_sid,
+        "kind": str(event.kind),
+        "seq": event.seq,
+        "node": event.node[:64],
+        "at": event.at,
+        "detail": event.detail,
+    }
+
+
+def record_events(session: Session, events: Sequence[CallEvent]) -> int:
+    """Store new events and refresh the calls they belong to; returns how many were new."""
+    by_call: dict[str, list[CallEvent]] = {}
+    for event in events:
+        by_call.setdefault(event.call_sid, []).append(event)
+    placeholders = [_placeholder(sid, evs) for sid, evs in by_call.items()]
+    _insert_ignoring_duplicates(session, Call.__table__, placeholders, "call_sid")  # type: ignore[arg-type]
+    rows = [_event_row(e) for e in events]
+    added = _insert_ignoring_duplicates(session, CallEventRow.__table__, rows, "dedupe_key")  # type: ignore[arg-type]
+    for sid in by_call:
+        refresh_call(session, sid)
+    return added
+
+
+def refresh_call(session: Session, call_sid: str) -> None:
+    call = session.scalars(select(Call).where(Call.call_sid == call_sid).with_for_update()).one()
+    stored = session.scalars(
+        select(CallEventRow)
+        .where(CallEventRow.call_sid == call_sid)
+        .order_by(CallEventRow.at, CallEventRow.seq, CallEventRow.id)
+    ).all()
+    summarise(call, stored)
+
+
+def summarise(call: Call, events: Sequence[CallEventRow]) -> None:
+    """Fill the register entry (客户来电来访登记表) from what happened on the call."""
+    content: list[str] = []
+    for event in events:
+        _apply(call, event, content)
+    call.content = "\n".join(content)
+    if call.status.is_final and call.outcome is None:
+        call.outcome = (
+            CallOutcome.FAILED if call.status in FAILED_STATUSES else CallOutcome.ABANDONED
+        )
+    if call.outcome in {CallOutcome.SELF_SERVED, CallOutcome.MESSAGE} and not call.handler:
+        call.handler = "ivr"
+
+
+def _apply(call: Call, event: CallEventRow, content: list[str]) -> None:
+    detail = event.detail or {}
+    kind = event.kind
+    if kind == EventKind.CALL_STARTED:
+        _started(call, event.at, detail)
+    elif kind == EventKind.GREETED and detail.get("response_ms") is not None:
+        call.greeting_ms = float(detail["response_ms"])
+    elif kind == EventKind.LANGUAGE:
+        call.locale = str(detail.get("locale", call.locale))
+        content.append(f"{event.node}: language {call.locale}")
+    elif kind == EventKind.CHOICE:
+        content.append(
+            f"{event.node}: pressed {detail.get('digits')} -> {detail.get('goto') or 'invalid'}"
+        )
+    elif kind == EventKind.SPEECH:
+        content.append(
+            f"{event.node}: said “{detail.get('text')}” -> {detail.get('goto') or 'no match'}"
+        )
+    elif kind in {EventKind.NO_INPUT, EventKind.RETRIES_EXHAUSTED}:
+        content.append(f"{event.node}: {kind.replace('_', ' ')}")
+    elif kind == EventKind.ROUTED:
+        call.category = _category(detail.get("category"))
+    else:
+        _apply_progress(call, event, detail, content)
+
+
+def _apply_progress(
+    call: Call, event: CallEventRow, detail: dict[str, Any], content: list[str]
+) -> None:
+    kind = event.kind
+    if kind == EventKind.HANDOFF:
+        call.outcome, call.queue = CallOutcome.TRANSFERRED, detail.get("queue")
+        call.category = _category(detail.get("category")) or call.category
+        content.append(f"{event.node}: to the {call.queue} queue")
+    elif kind == EventKind.QUEUE_RESULT:
+        _queue_result(call, str(detail.get("result", "")))
+        content.append(f"{event.node}: left queue ({detail.get('result')})")
+    elif kind in {EventKind.MESSAGE_RECORDED, EventKind.FALLBACK} and detail.get("recording_url"):
+        call.outcome, call.recording_url = CallOutcome.MESSAGE, str(detail["recording_url"])
+        content.append(f"{event.node}: message recorded ({detail.get('duration_s', 0)} s)")
+    elif kind == EventKind.MESSAGE_EMPTY:
+        content.append(f"{event.node}: no message left")
+    elif kind == EventKind.CLOSED_BY_IVR and call.outcome is None:
+        call.outcome = CallOutcome.SELF_SERVED
+    elif kind == EventKind.STATUS:
+        _status(call, event.at, detail)
+
+
+def _started(call: Call, at: datetime, detail: dict[str, Any]) -> None:
+    call.started_at = at
+    call.caller_number = str(detail.get("from", ""))[:32]
+    call.called_number = str(detail.get("to", ""))[:32]
+    call.caller_name = (
+        (str(detail["caller_name"])[:128] or None) if detail.get("caller_name") else None
+    )
+    call.locale = str(detail.get("locale", call.locale))
+
+
+def _queue_result(call: Call, result: str) -> None:
+    if result == "bridged":
+        call.outcome = CallOutcome.AGENT_SERVED
+    elif result == "hangup":
+        call.outcome = CallOutcome.ABANDONED
+
+
+def _status(call: Call, at: datetime, detail: dict[str, Any]) -> None:
+    raw = str(detail.get("status", ""))
+    try:
+        status = CallStatus(raw)
+    except ValueError:
+        log.warning("call %s: unknown status %r ignored", call.call_sid, raw)
+        return
+    call.status = status
+    if status.is_final:
+        call.ended_at = at
+        duration = detail.get("duration_s")
+        call.duration_s = int(duration) if isinstance(duration, int) else call.duration_s
+
+
+def _category(raw: Any) -> CallCategory | None:
+    try:
+        return CallCategory(raw) if raw else None
+    except ValueError:
+        return None

@@ -1,0 +1,141 @@
+"""The `ivr` command."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+
+import click
+
+from ivr.config import load_settings
+
+
+@click.group()
+def main() -> None:
+    """Property-management hotline: run it, call it, inspect it."""
+
+
+@main.command()
+@click.option(
+    "--port",
+    default=5000,
+    show_default=True,
+    envvar="PORT",
+    help="HTTP port for Twilio and the API.",
+)
+@click.option("--workers", default=0, help="Web worker processes (default: 2 x cores + 1).")
+def run(port: int, workers: int) -> None:
+    """Run the whole hotline: web, worker and scheduler (embedded Redis if REDIS_URL is unset)."""
+    from ivr.runner import run_hotline
+
+    sys.exit(run_hotline(port, workers or default_web_workers()))
+
+
+def default_web_workers() -> int:
+    return 2 * multiprocessing.cpu_count() + 1
+
+
+@main.command()
+@click.option("--port", default=5000, show_default=True, envvar="PORT")
+@click.option("--host", default="0.0.0.0", show_default=True)  # noqa: S104 - Twilio must reach it
+@click.option("--workers", default=0, help="Worker processes (default: 2 x cores + 1).")
+def web(port: int, host: str, workers: int) -> None:
+    """Serve the webhooks and the API with gunicorn (the Procfile's `web`)."""
+    count = workers or default_web_workers()
+    args = [
+        "gunicorn",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(count),
+        "--access-logfile",
+        "-",
+    ]
+    # Replace this process, so signals from honcho or systemd reach gunicorn directly.
+    os.execvp(sys.executable, [sys.executable, "-m", *args, "ivr.wsgi:app"])  # noqa: S606
+
+
+@main.command()
+def worker() -> None:
+    """Run an RQ worker with its scheduler (the Procfile's `worker`)."""
+    from ivr.worker_process import run_worker
+
+    run_worker()
+
+
+@main.command()
+@click.option(
+    "--url", default="http://127.0.0.1:5000", show_default=True, help="The running hotline."
+)
+@click.option(
+    "--from", "caller", default="+8613800138000", show_default=True, help="Caller ID to present."
+)
+@click.option(
+    "--speak", is_flag=True, help="Also speak prompts aloud with espeak-ng, if installed."
+)
+@click.option(
+    "--press", default=None, help="Answers to give in turn, comma-separated (e.g. '1,#')."
+)
+def call(url: str, caller: str, speak: bool, press: str | None) -> None:
+    """Phone the running hotline from this terminal, as Twilio would."""
+    from ivr.phone import call_from_terminal
+
+    call_from_terminal(url, caller, speak=speak, scripted=press)
+
+
+@main.command()
+@click.option("--mermaid", is_flag=True, help="Print the call flow as a Mermaid diagram.")
+@click.option("--locale", default=None, help="Locale for prompt text in the diagram.")
+def flows(mermaid: bool, locale: str | None) -> None:
+    """Check the call flow and prompts; optionally draw the flow."""
+    from ivr.flows import default_flow_path, load_flow, validate_flow
+    from ivr.flows.mermaid import flow_to_mermaid
+    from ivr.prompts import load_catalogues
+
+    settings = load_settings()
+    catalogues = load_catalogues(settings.prompts_dir)
+    flow = load_flow(default_flow_path())
+    validate_flow(flow, catalogues)
+    if mermaid:
+        click.echo(flow_to_mermaid(flow, catalogues, locale or settings.default_locale), nl=False)
+    else:
+        click.echo(
+            f"flow {flow.name}: {len(flow.nodes)} nodes, locales {', '.join(catalogues)}: OK"
+        )
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Migrate the database to the latest schema."""
+    from ivr.db import upgrade as migrate
+
+    settings = load_settings()
+    migrate(settings.database_url)
+    click.echo(f"database at the latest schema: {settings.database_url}")
+
+
+@main.group()
+def spool() -> None:
+    """Call-log events kept on this host while Redis was unreachable."""
+
+
+@spool.command()
+def replay() -> None:
+    """Send spooled events to the workers now."""
+    from ivr.app import create_app, services
+
+    app = create_app()
+    with app.app_context():
+        sink = services().sink
+        count = sink.replay_spool() if hasattr(sink, "replay_spool") else 0
+    click.echo(f"replayed {count} spooled batches")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Every setting, read once from the environment (one line each)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; start-up stops with this message."""
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_int(name: str, default: int) -> int:
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = env_str(name).lower()
+    if not raw:
+        return default
+    return raw in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    opens: time
+    closes: time
+
+    @classmethod
+    def parse(cls, text: str) -> BusinessHours:
+        try:
+            start, end = (part.strip() for part in text.split("-"))
+            opens, closes = time.fromisoformat(start), time.fromisoformat(end)
+        except ValueError as exc:
+            raise ConfigError(f"BUSINESS_HOURS must look like 07:00-21:00, not {text!r}") from exc
+        if closes <= opens:
+            raise ConfigError(f"BUSINESS_HOURS closes before it opens: {text!r}")
+        return cls(opens, closes)
+
+    def __str__(self) -> str:
+        return f"{self.opens:%H:%M}-{self.closes:%H:%M}"
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError) as exc:
+        raise ConfigError(f"HOTLINE_TIMEZONE {name!r} is not a known time zone") from exc
+
+
+def _local_secret(data_dir: Path, name: str) -> str:
+    """A per-installation secret kept in the data folder, so `ivr call` can sign too."""
+    path = data_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(16)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    data_dir: Path
+    hotline_name: str
+    hotline_number: str
+    public_base_url: str
+    trusted_proxies: int
+    twilio_account_sid: str
+    twilio_auth_token: str
+    api_token: str
+    secret_key: str
+    database_url: str
+    redis_url: str
+    business_hours: BusinessHours
+    timezone: ZoneInfo
+    default_locale: str
+    prompts_dir: Path
+    spool_dir: Path
+    redis_timeout_s: float = 0.25
+    redis_retry_after_s: float = 2.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def load_settings() -> Settings:
+    env = env_str("IVR_ENV", "development")
+    data_dir = Path(env_str("IVR_DATA_DIR", "var")).resolve()
+    settings = Settings(
+        env=env,
+        data_dir=data_dir,
+        hotline_name=env_str("HOTLINE_NAME", "幸福家园物业"),
+        hotline_number=env_str("HOTLINE_NUMBER", "+8657112345678"),
+        public_base_url=env_str("PUBLIC_BASE_URL").rstrip("/"),
+        trusted_proxies=env_int("IVR_TRUSTED_PROXIES", 0),
+        twilio_account_sid=env_str("TWILIO_ACCOUNT_SID"),
+        twilio_auth_token=env_str("TWILIO_AUTH_TOKEN") or _dev_secret(env, data_dir, "auth-token"),
+        api_token=env_str("IVR_API_TOKEN") or _dev_secret(env, data_dir, "api-token"),
+        secret_key=env_str("SECRET_KEY") or _dev_secret(env, data_dir, "secret-key"),
+        database_url=env_str("DATABASE_URL") or f"sqlite:///{data_dir / 'ivr.sqlite3'}",
+        redis_url=env_str("REDIS_URL"),
+        business_hours=BusinessHours.parse(env_str("BUSINESS_HOURS", "07:00-21:00")),
+        timezone=_zone(env_str("HOTLINE_TIMEZONE", "Asia/Shanghai")),
+        default_locale=env_str("HOTLINE_LOCALE", "zh-CN"),
+        prompts_dir=Path(env_str("IVR_PROMPTS_DIR") or PROJECT_ROOT / "prompts"),
+        spool_dir=data_dir / "spool",
+    )
+    check_production(settings)
+    return settings
+
+
+def _dev_secret(env: str, data_dir: Path, name: str) -> str:
+    return "" if env == "production" else _local_secret(data_dir, name)
+
+
+def check_production(settings: Settings) -> None:
+    """Refuse to start a production hotline without its secrets."""
+    if not settings.is_production:
+        return
+    required = {
+        "TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
+        "IVR_API_TOKEN": settings.api_token,
+        "SECRET_KEY": settings.secret_key,
+        "PUBLIC_BASE_URL": settings.public_base_url,
+    }
+    missing = [name for name, value in required.items() if not value]
+    if missing:
+        raise ConfigError("IVR_ENV=production needs " + ", ".join(missing))

@@ -1,0 +1,89 @@
+"""The call-log vocabulary: what happened on a call, as small serialisable events.
+
+Webhooks create events and hand them to an `EventSink`; RQ workers write them
+to SQL. Each event carries a dedupe key, so a replayed webhook or a job run
+twice never duplicates a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class EventKind(StrEnum):
+    CALL_STARTED = "call_started"
+    GREETED = "greeted"
+    ENTERED = "entered"
+    CHOICE = "choice"
+    SPEECH = "speech"
+    NO_INPUT = "no_input"
+    INVALID_INPUT = "invalid_input"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    ROUTED = "routed"
+    LANGUAGE = "language"
+    HANDOFF = "handoff"
+    QUEUE_RESULT = "queue_result"
+    MESSAGE_OFFERED = "message_offered"
+    MESSAGE_RECORDED = "message_recorded"
+    MESSAGE_EMPTY = "message_empty"
+    CLOSED_BY_IVR = "closed_by_ivr"
+    STATUS = "status"
+    FALLBACK = "fallback"
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    call_sid: str
+    kind: EventKind
+    at: datetime
+    seq: int = 0
+    node: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+
+    @property
+    def dedupe_key(self) -> str:
+        """CallSid plus the step: the same webhook replayed yields the same key."""
+        return self.key or f"{self.call_sid}:{self.seq}:{self.kind}:{self.node}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "call_sid": self.call_sid,
+            "kind": str(self.kind),
+            "at": self.at.isoformat(),
+            "seq": self.seq,
+            "node": self.node,
+            "detail": self.detail,
+            "key": self.dedupe_key,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CallEvent:
+        return cls(
+            call_sid=str(data["call_sid"]),
+            kind=EventKind(data["kind"]),
+            at=datetime.fromisoformat(data["at"]),
+            seq=int(data.get("seq", 0)),
+            node=str(data.get("node", "")),
+            detail=dict(data.get("detail") or {}),
+            key=str(data.get("key", "")),
+        )
+
+
+class EventSink(Protocol):
+    def record(self, events: list[CallEvent]) -> None:
+        """Hand events to the call log without waiting on SQL."""
+        ...
+
+
+class MemorySink:
+    """Keeps events in a list; for `ivr flows` dry runs and unit tests."""
+
+    def __init__(self) -> None:
+        self.events: list[CallEvent] = []
+
+    def record(self, events: list[CallEvent]) -> None:
+        self.events.extend(events)

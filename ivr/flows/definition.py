@@ -1,0 +1,121 @@
+"""Flow definitions: the IVR as data (`ivr/flows/*.yaml`), loaded and checked once.
+
+A flow is a graph of named nodes. Node types:
+
+- ``say``: speak prompts, then go to ``next``.
+- ``menu``: speak a prompt inside a ``<Gather>``; options map keys to targets,
+  with keywords for speech; ``retries`` failures lead to ``exhausted``.
+- ``hours``: go to ``open`` in office hours, else to ``closed``.
+- ``language``: switch the caller's locale, then go to ``next``.
+- ``queue``: speak prompts and enqueue for a person; ``after`` is where a caller
+  goes who leaves the queue unserved.
+- ``message``: speak prompts and record a message, then go to ``next``.
+- ``hangup``: speak prompts and end the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPEAT = "repeat"  # an option target: say the same menu again, no failure counted
+NODE_TYPES = ("say", "menu", "hours", "language", "queue", "message", "hangup")
+INTERACTIVE = frozenset({"menu", "queue", "message", "hangup"})  # these end a TwiML response
+CATEGORIES = frozenset({"repair", "complaint", "inquiry", "help", "suggestion", "sales"})
+
+
+class FlowError(ValueError):
+    """The flow graph is broken; start-up and CI stop on it."""
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str
+    goto: str
+    category: str | None = None
+    keywords: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    type: str
+    prompts: tuple[str, ...] = ()
+    next: str | None = None
+    options: Mapping[str, Option] = field(default_factory=dict)
+    retries: int = 0
+    timeout_s: int = 5
+    exhausted: str | None = None
+    speech_priority: tuple[str, ...] = ()
+    open: str | None = None
+    closed: str | None = None
+    switch: Mapping[str, str] = field(default_factory=dict)
+    queue: str | None = None
+    category: str | None = None
+    after: str | None = None
+    max_length_s: int = 120
+
+    def targets(self) -> Iterator[tuple[str, str]]:
+        """(label, target) for every edge leaving this node."""
+        for label in ("next", "exhausted", "open", "closed", "after"):
+            target = getattr(self, label)
+            if target:
+                yield label, target
+        for option in self.options.values():
+            yield option.key, option.goto
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    start: str
+    nodes: Mapping[str, Node]
+
+    def node(self, name: str) -> Node:
+        return self.nodes[name]
+
+
+def _option(key: str, raw: Any) -> Option:
+    if isinstance(raw, str):
+        raw = {"goto": raw}
+    keywords = {loc: tuple(words) for loc, words in (raw.get("keywords") or {}).items()}
+    return Option(key=str(key), goto=raw["goto"], category=raw.get("category"), keywords=keywords)
+
+
+def _node(name: str, raw: Mapping[str, Any]) -> Node:
+    fields = dict(raw)
+    node_type = fields.pop("type", None)
+    if node_type not in NODE_TYPES:
+        raise FlowError(f"node {name!r}: type must be one of {NODE_TYPES}, not {node_type!r}")
+    options = {str(k): _option(str(k), v) for k, v in (fields.pop("options", None) or {}).items()}
+    prompts = fields.pop("prompts", None) or ()
+    if isinstance(prompts, str):
+        prompts = (prompts,)
+    priority = tuple(str(k) for k in fields.pop("speech_priority", None) or options)
+    try:
+        return Node(
+            name=name,
+            type=node_type,
+            prompts=tuple(prompts),
+            options=options,
+            speech_priority=priority,
+            **fields,
+        )
+    except TypeError as exc:
+        raise FlowError(f"node {name!r}: {exc}") from exc
+
+
+def load_flow(path: Path) -> Flow:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or "start" not in data or "nodes" not in data:
+        raise FlowError(f"{path.name}: needs 'start' and 'nodes'")
+    nodes = {name: _node(name, raw) for name, raw in data["nodes"].items()}
+    return Flow(name=path.stem, start=data["start"], nodes=nodes)
+
+
+def default_flow_path() -> Path:
+    return Path(__file__).with_name("main.yaml")

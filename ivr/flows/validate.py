@@ -1,0 +1,125 @@
+"""Graph checks run at start-up and in CI: a broken flow must never reach a live call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from ivr.flows.definition import CATEGORIES, INTERACTIVE, REPEAT, Flow, FlowError, Node
+from ivr.prompts import Catalogue
+
+# Prompts the engine itself speaks, whatever the flow.
+ENGINE_PROMPTS = (
+    "system.no_input",
+    "system.invalid",
+    "system.message_thanks",
+    "system.queue_hold",
+    "system.queue_sorry",
+    "system.fallback_apology",
+    "system.goodbye",
+)
+
+REQUIRED_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "say": ("next",),
+    "menu": ("exhausted",),
+    "hours": ("open", "closed"),
+    "language": ("next",),
+    "queue": ("queue", "after"),
+    "message": ("next",),
+    "hangup": (),
+}
+
+
+def validate_flow(flow: Flow, catalogues: Mapping[str, Catalogue]) -> None:
+    problems = list(_problems(flow, catalogues))
+    if problems:
+        raise FlowError(f"flow {flow.name!r} is broken:\n  " + "\n  ".join(problems))
+
+
+def _problems(flow: Flow, catalogues: Mapping[str, Catalogue]) -> Iterator[str]:
+    if flow.start not in flow.nodes:
+        yield f"start node {flow.start!r} does not exist"
+        return
+    for node in flow.nodes.values():
+        yield from _node_problems(node, flow, catalogues)
+    yield from _prompt_problems(flow, catalogues)
+    yield from _unreachable(flow)
+    yield from _silent_loops(flow)
+
+
+def _node_problems(node: Node, flow: Flow, catalogues: Mapping[str, Catalogue]) -> Iterator[str]:
+    for name in REQUIRED_FIELDS[node.type]:
+        if not getattr(node, name):
+            yield f"{node.name}: a {node.type} node needs {name!r}"
+    for label, target in node.targets():
+        if target not in flow.nodes and not (target == REPEAT and label in node.options):
+            yield f"{node.name}: {label} goes to unknown node {target!r}"
+    if node.type == "menu":
+        yield from _menu_problems(node, catalogues)
+    if node.type == "language":
+        for locale in catalogues:
+            if node.switch.get(locale) not in catalogues:
+                yield f"{node.name}: no switch from {locale!r} to a known locale"
+    if node.category and node.category not in CATEGORIES:
+        yield f"{node.name}: unknown category {node.category!r}"
+
+
+def _menu_problems(node: Node, catalogues: Mapping[str, Catalogue]) -> Iterator[str]:
+    if len(node.prompts) != 1:
+        yield f"{node.name}: a menu has exactly one prompt"
+    if node.retries < 1:
+        yield f"{node.name}: a menu needs a retry limit of at least 1"
+    if not any(option.goto != REPEAT for option in node.options.values()):
+        yield f"{node.name}: a menu needs at least one way out"
+    for option in node.options.values():
+        if len(option.key) != 1 or option.key not in "0123456789*#":
+            yield f"{node.name}: option {option.key!r} is not a single keypad key"
+        if option.category and option.category not in CATEGORIES:
+            yield f"{node.name}: option {option.key} has unknown category {option.category!r}"
+        for locale in option.keywords:
+            if locale not in catalogues:
+                yield f"{node.name}: option {option.key} has keywords for unknown locale {locale}"
+    for key in node.speech_priority:
+        if key not in node.options:
+            yield f"{node.name}: speech_priority names unknown option {key!r}"
+
+
+def _prompt_problems(flow: Flow, catalogues: Mapping[str, Catalogue]) -> Iterator[str]:
+    keys = set(ENGINE_PROMPTS)
+    for node in flow.nodes.values():
+        keys.update(node.prompts)
+    for locale, catalogue in catalogues.items():
+        for key in sorted(keys - set(catalogue.prompts)):
+            yield f"prompt {key!r} is missing in {locale}"
+
+
+def _unreachable(flow: Flow) -> Iterator[str]:
+    seen: set[str] = set()
+    todo = [flow.start]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in flow.nodes:
+            continue
+        seen.add(name)
+        todo.extend(target for _, target in flow.nodes[name].targets())
+    for name in sorted(set(flow.nodes) - seen):
+        yield f"{name}: unreachable from {flow.start!r}"
+
+
+def _silent_loops(flow: Flow) -> Iterator[str]:
+    """A cycle through say/hours/language nodes alone would never reach the caller."""
+    passive = {name for name, node in flow.nodes.items() if node.type not in INTERACTIVE}
+    edges = {name: [t for _, t in flow.nodes[name].targets() if t in passive] for name in passive}
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> Iterator[str]:
+        if name in path:
+            yield " -> ".join([*path, name]) + ": loops without asking the caller anything"
+            return
+        if name in done:
+            return
+        for target in edges[name]:
+            yield from visit(target, [*path, name])
+        done.add(name)
+
+    for name in sorted(passive):
+        yield from visit(name, [])

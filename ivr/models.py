@@ -1,0 +1,130 @@
+"""The call log (客户来电来访登记表) as SQLAlchemy 2 models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Dialect, Enum, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class CallStatus(StrEnum):
+    """Twilio's call statuses, as Twilio spells them."""
+
+    QUEUED = "queued"
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    FAILED = "failed"
+    NO_ANSWER = "no-answer"
+    CANCELED = "canceled"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in {CallStatus.QUEUED, CallStatus.RINGING, CallStatus.IN_PROGRESS}
+
+
+class CallCategory(StrEnum):
+    """R4: every call is classified."""
+
+    REPAIR = "repair"  # 报修 / 有偿服务
+    COMPLAINT = "complaint"  # 投诉
+    INQUIRY = "inquiry"  # 事务咨询
+    HELP = "help"  # 事务求助
+    SUGGESTION = "suggestion"  # 建议与意见
+    SALES = "sales"  # R12: declined politely
+
+
+class CallOutcome(StrEnum):
+    SELF_SERVED = "self_served"  # the IVR finished the caller's business
+    TRANSFERRED = "transferred"  # handed to the human queue
+    AGENT_SERVED = "agent_served"  # a person took the call
+    MESSAGE = "message"  # the caller left a message for a callback
+    ABANDONED = "abandoned"  # hung up before being served
+    FAILED = "failed"  # never connected (busy, failed, no answer)
+
+
+def _enum(enum: type[StrEnum], length: int = 24) -> Enum:
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python on every backend (SQLite stores no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012 - SQLAlchemy reads it here
+
+
+class Call(Base):
+    """One row of the call register: who called, about what, and how it ended."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+    caller_number: Mapped[str] = mapped_column(String(32), default="", index=True)
+    called_number: Mapped[str] = mapped_column(String(32), default="")
+    caller_name: Mapped[str | None] = mapped_column(String(128))
+    unit: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(16), default="zh-CN")
+    category: Mapped[CallCategory | None] = mapped_column(_enum(CallCategory), index=True)
+    content: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[CallOutcome | None] = mapped_column(_enum(CallOutcome), index=True)
+    handler: Mapped[str | None] = mapped_column(String(64))
+    follow_up: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[CallStatus] = mapped_column(_enum(CallStatus), default=CallStatus.IN_PROGRESS)
+    duration_s: Mapped[int | None]
+    queue: Mapped[str | None] = mapped_column(String(32))
+    recording_url: Mapped[str | None] = mapped_column(String(512))
+    greeting_ms: Mapped[float | None]
+
+    events: Mapped[list[CallEventRow]] = relationship(
+        back_populates="call", order_by="[CallEventRow.at, CallEventRow.seq, CallEventRow.id]"
+    )
+
+
+class CallEventRow(Base):
+    """One thing that happened on a call, written once whatever the replays."""
+
+    __tablename__ = "call_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    call_sid: Mapped[str] = mapped_column(
+        ForeignKey("calls.call_sid", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    node: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime]
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    call: Mapped[Call] = relationship(back_populates="events")

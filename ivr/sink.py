@@ -1,0 +1,90 @@
+"""Getting call-log events to the workers without ever making a caller wait.
+
+Events go to RQ. If Redis does not answer within its short timeout, they go to
+the spool on this host instead, and Redis is left alone for a few seconds (so a
+dead Redis costs one timeout, not one per call). A background thread replays the
+spool once Redis answers again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+from ivr.events import CallEvent
+from ivr.spool import Payload, Spool
+from worker.queues import CALL_LOG_JOB, call_log_queue
+
+log = logging.getLogger(__name__)
+
+RECORD_JOB = "worker.jobs.record_call_events"
+
+
+class CallLogSink:
+    def __init__(
+        self,
+        redis: Redis,
+        spool: Spool,
+        retry_after_s: float = 2.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.redis = redis
+        self.spool = spool
+        self.retry_after_s = retry_after_s
+        self._monotonic = monotonic
+        self._redis_down_until = 0.0
+        self._queue = call_log_queue(redis)
+
+    def record(self, events: list[CallEvent]) -> None:
+        if not events:
+            return
+        payload = [event.to_dict() for event in events]
+        if self._redis_resting() or not self._enqueue(payload):
+            self.spool.put(payload)
+
+    def replay_spool(self) -> int:
+        """Move spooled batches to RQ; returns how many went. Safe to call from any process."""
+        if not self.spool.pending():
+            return 0
+        try:
+            self.redis.ping()
+            return self.spool.drain(self._enqueue_or_raise)
+        except (RedisError, OSError) as exc:
+            log.info("spool replay waits for Redis: %s", exc)
+            return 0
+
+    def _redis_resting(self) -> bool:
+        return self._monotonic() < self._redis_down_until
+
+    def _enqueue(self, payload: Payload) -> bool:
+        try:
+            self._enqueue_or_raise(payload)
+        except (RedisError, OSError) as exc:
+            self._redis_down_until = self._monotonic() + self.retry_after_s
+            log.warning("Redis unavailable, spooling %d call-log events: %s", len(payload), exc)
+            return False
+        return True
+
+    def _enqueue_or_raise(self, payload: Payload) -> None:
+        self._queue.enqueue(RECORD_JOB, payload, **CALL_LOG_JOB)
+
+
+def start_spool_replayer(sink: CallLogSink, interval_s: float = 5.0) -> threading.Thread:
+    """A daemon thread in each web process that empties the spool when Redis is back."""
+
+    def loop() -> None:
+        while True:
+            time.sleep(interval_s)
+            try:
+                sink.replay_spool()
+            except Exception:  # the thread must outlive any one bad batch
+                log.exception("spool replay failed")
+
+    thread = threading.Thread(target=loop, name="spool-replayer", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,126 @@
+"""The voice edge: our verbs to TwiML, and Twilio's request signatures.
+
+One of the two modules that import `twilio` (the other is `ivr.telephony`).
+TwiML is built only with twilio's builders, which escape whatever the caller said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from twilio.request_validator import RequestValidator, get_signature_algorithm
+from twilio.twiml.voice_response import Gather as TwilioGather
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.verbs import (
+    Dial,
+    Enqueue,
+    Gather,
+    Hangup,
+    Pause,
+    Play,
+    Record,
+    Redirect,
+    Say,
+    Speech,
+    Verb,
+)
+
+
+def _speak(target: VoiceResponse | TwilioGather, speech: Speech) -> None:
+    if isinstance(speech, Say):
+        target.say(speech.text, voice=speech.voice, language=speech.language)
+    elif isinstance(speech, Play):
+        target.play(speech.url)
+    else:
+        target.pause(length=speech.seconds)
+
+
+def _gather(response: VoiceResponse, verb: Gather) -> None:
+    gather = response.gather(
+        input=verb.input,
+        action=verb.action,
+        method="POST",
+        timeout=verb.timeout_s,
+        num_digits=verb.num_digits,
+        language=verb.language,
+        speech_timeout="auto",
+        hints=verb.hints or None,
+    )
+    for speech in verb.prompts:
+        _speak(gather, speech)
+
+
+def _add(response: VoiceResponse, verb: Verb) -> None:
+    if isinstance(verb, Say | Play | Pause):
+        _speak(response, verb)
+    elif isinstance(verb, Gather):
+        _gather(response, verb)
+    elif isinstance(verb, Redirect):
+        response.redirect(verb.url, method="POST")
+    elif isinstance(verb, Enqueue):
+        response.enqueue(
+            verb.queue,
+            wait_url=verb.wait_url,
+            wait_url_method="POST",
+            action=verb.action,
+            method="POST",
+        )
+    elif isinstance(verb, Record):
+        response.record(
+            action=verb.action,
+            method="POST",
+            max_length=verb.max_length_s,
+            timeout=verb.timeout_s,
+            finish_on_key=verb.finish_on_key,
+            play_beep=True,
+        )
+    elif isinstance(verb, Dial):
+        response.dial(verb.number, action=verb.action, method="POST", timeout=verb.timeout_s)
+    elif isinstance(verb, Hangup):
+        response.hangup()
+    else:  # pragma: no cover - the Verb union is closed
+        raise TypeError(f"unknown verb {verb!r}")
+
+
+def render(verbs: Iterable[Verb]) -> str:
+    """A complete TwiML document for these verbs."""
+    response = VoiceResponse()
+    for verb in verbs:
+        _add(response, verb)
+    return str(response)
+
+
+class SignatureChecker:
+    """Checks `X-Twilio-Signature` against the URL Twilio called and the form it posted."""
+
+    def __init__(self, auth_token: str) -> None:
+        self._validator = RequestValidator(auth_token)
+
+    def is_genuine(
+        self, url: str, form: Mapping[str, str] | object, signature: str, settings_header: str = ""
+    ) -> bool:
+        """True only for a request signed with our token (HMAC-SHA1, or the algorithm named)."""
+        if not signature:
+            return False
+        algorithm = get_signature_algorithm(settings_header)
+        return bool(self._validator.validate(url, form, signature, algorithm))
+
+    def sign(self, url: str, params: Mapping[str, str] | Sequence[tuple[str, str]]) -> str:
+        """The signature Twilio would send; used by `ivr call`, tests and benchmarks."""
+        return str(self._validator.compute_signature(url, _multi(params)))
+
+
+class _MultiParams(dict[str, list[str]]):
+    """Repeated keys in the shape twilio's validator reads (`getlist`)."""
+
+    def getlist(self, key: str) -> list[str]:
+        return self[key]
+
+
+def _multi(params: Mapping[str, str] | Sequence[tuple[str, str]]) -> _MultiParams:
+    pairs = params.items() if isinstance(params, Mapping) else params
+    multi = _MultiParams()
+    for key, value in pairs:
+        multi.setdefault(key, []).append(value)
+    return multi

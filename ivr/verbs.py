@@ -1,0 +1,75 @@
+"""What the engine asks the telephone to do, independent of Twilio.
+
+The flow engine returns these; `ivr.twiml` alone turns them into TwiML.
+Action URLs are relative: Twilio resolves them against the URL it just fetched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    voice: str
+    language: str
+
+
+@dataclass(frozen=True)
+class Play:
+    url: str
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: int
+
+
+Speech = Say | Play | Pause
+
+
+@dataclass(frozen=True)
+class Gather:
+    action: str
+    prompts: tuple[Speech, ...]
+    language: str
+    timeout_s: int = 5
+    hints: str = ""
+    num_digits: int = 1
+    input: str = "dtmf speech"
+
+
+@dataclass(frozen=True)
+class Redirect:
+    url: str
+
+
+@dataclass(frozen=True)
+class Enqueue:
+    queue: str
+    wait_url: str
+    action: str
+
+
+@dataclass(frozen=True)
+class Record:
+    action: str
+    max_length_s: int = 120
+    timeout_s: int = 5
+    finish_on_key: str = "#"
+
+
+@dataclass(frozen=True)
+class Dial:
+    number: str
+    action: str
+    timeout_s: int = 20
+
+
+@dataclass(frozen=True)
+class Hangup:
+    pass
+
+
+Verb = Say | Play | Pause | Gather | Redirect | Enqueue | Record | Dial | Hangup

@@ -1,0 +1,219 @@
+"""Twilio voice webhooks: read the request, ask the engine, hand events on, return TwiML.
+
+Nothing here touches SQL or waits on anything slow. Every request is checked
+against `X-Twilio-Signature` first; any failure after that still answers with
+TwiML (the apology and message path), never a 500 and never silence.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+from flask import Blueprint, Response, abort, g, request
+from werkzeug.exceptions import HTTPException
+
+from ivr.app import services
+from ivr.events import CallEvent, EventKind
+from ivr.flows.engine import CallState, Recording, Reply, Turn
+from ivr.twiml import render
+
+log = logging.getLogger(__name__)
+
+voice = Blueprint("voice", __name__, url_prefix="/voice")
+
+MAX_COUNTER = 100  # failure counters and step numbers come back from Twilio; cap them
+
+
+def twiml(xml: str) -> Response:
+    return Response(xml, mimetype="text/xml")
+
+
+def public_url() -> str:
+    """The URL Twilio signed: PUBLIC_BASE_URL plus the path, or what a trusted proxy said."""
+    base = services().settings.public_base_url
+    if not base:
+        return request.url
+    query = request.query_string.decode("latin-1")
+    return f"{base}{request.path}" + (f"?{query}" if query else "")
+
+
+@voice.before_request
+def check_signature() -> None:
+    g.started = time.perf_counter()
+    signature = request.headers.get("X-Twilio-Signature", "")
+    settings_header = request.headers.get("X-Twilio-Webhooks-Signature-Settings", "")
+    if not services().signatures.is_genuine(public_url(), request.form, signature, settings_header):
+        log.warning(
+            "rejected %s %s from %s: %s signature",
+            request.method,
+            request.path,
+            request.remote_addr,
+            "bad" if signature else "no",
+        )
+        abort(403)
+
+
+@voice.errorhandler(Exception)
+def answer_anyway(error: Exception) -> Response | HTTPException:
+    """A bug must not become a silent call: apologise and take a message."""
+    if isinstance(error, HTTPException):
+        return error
+    log.exception("voice webhook %s failed; answering with the fallback", request.path)
+    return twiml(services().fallback_twiml)
+
+
+def _elapsed_ms() -> float:
+    started: float = g.started
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def _log_events(events: list[CallEvent]) -> None:
+    if not events or not events[0].call_sid:
+        return
+    try:
+        services().sink.record(events)
+    except Exception:  # the caller must hear us even if the call log cannot keep up
+        log.exception("could not hand %d events to the call log", len(events))
+
+
+def _answer(turn: Turn) -> Response:
+    xml = render(turn.verbs)
+    for event in turn.events:
+        if event.kind == EventKind.GREETED:
+            event.detail["response_ms"] = _elapsed_ms()
+    _log_events(turn.events)
+    return twiml(xml)
+
+
+def _count(raw: str | None) -> int:
+    try:
+        return max(0, min(int(raw or 0), MAX_COUNTER))
+    except ValueError:
+        return 0
+
+
+def _state(args: Mapping[str, str]) -> CallState:
+    engine = services().engine
+    locale = args.get("lang", "")
+    if locale not in engine.catalogues:
+        locale = services().settings.default_locale
+    return CallState(
+        node=args.get("node", ""),
+        locale=locale,
+        seq=_count(args.get("seq")),
+        no_input=_count(args.get("ni")),
+        no_match=_count(args.get("nm")),
+    )
+
+
+def _call_sid() -> str:
+    return request.form.get("CallSid", "")[:64]
+
+
+def _caller() -> dict[str, str]:
+    form = request.form
+    return {
+        "from": form.get("From", "")[:32],
+        "to": form.get("To", "")[:32],
+        "caller_name": form.get("CallerName", "")[:128],
+        "direction": form.get("Direction", "")[:32],
+        "forwarded_from": form.get("ForwardedFrom", "")[:32],
+        "locale": services().settings.default_locale,
+    }
+
+
+@voice.post("/incoming")
+def incoming() -> Response:
+    return _answer(services().engine.answer(_call_sid(), _caller()))
+
+
+@voice.post("/step")
+def step() -> Response:
+    reply = Reply.from_form(request.form)
+    return _answer(services().engine.step(_call_sid(), _state(request.args), reply))
+
+
+@voice.post("/queue/wait")
+def queue_wait() -> Response:
+    waited_s = _count(request.form.get("QueueTime")) if request.form.get("QueueTime") else 0
+    locale = request.args.get("lang", "")
+    return twiml(render(services().engine.queue_wait(locale, waited_s)))
+
+
+@voice.post("/queue/result")
+def queue_result() -> Response:
+    result = request.form.get("QueueResult", "")[:32] or "unknown"
+    return _answer(services().engine.queue_result(_call_sid(), _state(request.args), result))
+
+
+@voice.post("/message")
+def message() -> Response:
+    return _answer(services().engine.message_left(_call_sid(), _state(request.args), _recording()))
+
+
+def _recording() -> Recording | None:
+    url = request.form.get("RecordingUrl", "")[:512]
+    if request.args.get("empty") or not url:
+        return None
+    return Recording(
+        url,
+        request.form.get("RecordingSid", "")[:64],
+        _count(request.form.get("RecordingDuration")),
+    )
+
+
+@voice.post("/status")
+def status() -> Response:
+    """Twilio's status callback: always 200, idempotent by CallSid, status and sequence."""
+    sid, form = _call_sid(), request.form
+    call_status = form.get("CallStatus", "")[:32]
+    if sid:
+        detail: dict[str, object] = {"status": call_status}
+        if form.get("CallDuration", "").isdigit():
+            detail["duration_s"] = int(form["CallDuration"])
+        key = f"{sid}:status:{call_status}:{form.get('SequenceNumber', '')[:8]}"
+        now = services().clock.now()
+        _log_events([CallEvent(sid, EventKind.STATUS, now, node="status", detail=detail, key=key)])
+    return twiml(render([]))
+
+
+@voice.post("/fallback")
+def fallback() -> Response:
+    """Twilio's Fallback URL: a static apology and a message; needs no database and no Redis."""
+    sid, form = _call_sid(), request.form
+    recording = _recording()
+    detail: dict[str, object] = {
+        "error_code": form.get("ErrorCode", "")[:16],
+        "error_url": form.get("ErrorUrl", "")[:256],
+    }
+    if recording:
+        detail.update(
+            recording_url=recording.url,
+            recording_sid=recording.sid,
+            duration_s=recording.duration_s,
+        )
+    stage = "recorded" if request.args.get("stage") == "recorded" else "answered"
+    key = f"{sid}:fallback:{stage}"
+    _log_events(
+        [
+            CallEvent(
+                sid,
+                EventKind.FALLBACK,
+                services().clock.now(),
+                node="fallback",
+                detail=detail,
+                key=key,
+            )
+        ]
+    )
+    if stage == "recorded":
+        return twiml(
+            render(
+                services().engine.goodbye(
+                    services().settings.default_locale, thanks=bool(recording)
+                )
+            )
+        )
+    return twiml(services().fallback_twiml)

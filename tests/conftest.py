@@ -1,0 +1,188 @@
+"""Shared fixtures: a real Redis wiped per test, a database per test (SQLite, and
+PostgreSQL when configured), a settable clock, signed Twilio-shaped requests and
+a real RQ worker in burst mode."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask import Flask
+from redis import Redis
+from rq import Queue
+from rq.job import Job
+from rq.registry import FailedJobRegistry
+from sqlalchemy import create_engine, text
+
+from ivr.app import create_app, services
+from ivr.clock import FrozenClock
+from ivr.db import upgrade
+from ivr.redis_link import EmbeddedRedis, connect_patient
+from tests.twilio_fake import TwilioFake
+from worker.queues import ALL_QUEUES
+from worker.runtime import HotlineWorker, use_app
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+BASE_URL = "https://hotline.example.com"
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+API_TOKEN = "test-api-token"
+
+# CI sets these to its PostgreSQL and Redis servers; elsewhere SQLite and an embedded Redis.
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
+
+
+def office_hours_moment() -> datetime:
+    return datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if REDIS_URL:
+        yield REDIS_URL
+        return
+    embedded = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    yield embedded.url
+    embedded.stop()
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Iterator[Redis]:
+    connection = connect_patient(redis_url)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrated once with Alembic, copied for each test."""
+    path = tmp_path_factory.mktemp("db") / "template.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    engine = create_engine(POSTGRES_URL)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    upgrade(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+def _truncate_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        tables = connection.execute(
+            text(
+                "SELECT tablename FROM pg_tables"
+                " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            )
+        ).scalars()
+        names = ", ".join(f'"{name}"' for name in tables)
+        if names:
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        _truncate_postgres(url)
+        return url
+    template: Path = request.getfixturevalue("sqlite_template")
+    copy = tmp_path / "ivr.sqlite3"
+    shutil.copy(template, copy)
+    return f"sqlite:///{copy}"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(office_hours_moment())
+
+
+@pytest.fixture
+def make_app(
+    database_url: str,
+    redis: Redis,
+    redis_url: str,
+    clock: FrozenClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., Flask]]:
+    """Builds the hotline with test settings; keyword arguments override settings fields."""
+    monkeypatch.setenv("IVR_DATA_DIR", str(tmp_path / "data"))
+    built: list[Flask] = []
+
+    def build(**overrides: Any) -> Flask:
+        options: dict[str, Any] = {
+            "database_url": database_url,
+            "redis_url": redis_url,
+            "public_base_url": BASE_URL,
+            "twilio_auth_token": AUTH_TOKEN,
+            "api_token": API_TOKEN,
+            "clock": clock,
+            **overrides,
+        }
+        app = create_app(options)
+        app.config["TESTING"] = True
+        built.append(app)
+        use_app(app)
+        return app
+
+    yield build
+    use_app(None)
+    for app in built:
+        services_of(app).db.dispose()
+
+
+def services_of(app: Flask) -> Any:
+    with app.app_context():
+        return services()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def twilio(app: Flask) -> TwilioFake:
+    """Posts signed, Twilio-shaped webhooks and parses the TwiML that comes back."""
+    return TwilioFake(app.test_client(), BASE_URL, AUTH_TOKEN)
+
+
+@pytest.fixture
+def run_jobs(app: Flask, redis: Redis) -> Callable[[], int]:
+    """Runs every queued job through a real RQ worker in burst mode; returns jobs done."""
+
+    queues = [Queue(name, connection=redis) for name in ALL_QUEUES]
+
+    def run() -> int:
+        waiting = sum(queue.count for queue in queues)
+        HotlineWorker(queues, connection=redis).work(burst=True)
+        failures = [
+            Job.fetch(job_id, connection=redis).latest_result()
+            for queue in queues
+            for job_id in FailedJobRegistry(queue=queue).get_job_ids()
+        ]
+        assert not failures, [f.exc_string for f in failures if f]
+        return waiting
+
+    return run
+
+
+@pytest.fixture
+def api_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {API_TOKEN}"}

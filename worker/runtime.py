@@ -1,0 +1,48 @@
+"""The worker process: one Flask app, every job inside its app context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from flask import Flask, has_app_context
+from rq import SimpleWorker
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_app: Flask | None = None
+
+
+def use_app(app: Flask | None) -> None:
+    """Bind the app jobs run in (the worker process at start-up, or a test)."""
+    global _app
+    _app = app
+
+
+def job_app() -> Flask:
+    global _app
+    if _app is None:
+        from ivr.app import create_app
+
+        _app = create_app()
+    return _app
+
+
+def in_app_context(job: Callable[P, R]) -> Callable[P, R]:
+    """Jobs take ids and plain data; this gives them the app's config and database."""
+
+    @wraps(job)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if has_app_context():
+            return job(*args, **kwargs)
+        with job_app().app_context():
+            return job(*args, **kwargs)
+
+    return run
+
+
+class HotlineWorker(SimpleWorker):
+    """Runs jobs in the worker process itself: call-log jobs are many and small,
+    and a fork per job would cost more than the job. Timeouts still apply."""
