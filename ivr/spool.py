@@ -48,7 +48,13 @@ class Spool:
             if not mine:
                 return 0  # another process is draining
             for path in self.pending():
-                deliver(json.loads(path.read_text(encoding="utf-8")))
+                try:
+                    payload = json.loads(path.read_text(encoding="utf-8"))
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    # Kept aside for a person to read; it must not block the batches behind it.
+                    path.rename(path.with_suffix(".unreadable"))
+                    continue
+                deliver(payload)
                 path.unlink()
                 delivered += 1
         return delivered

@@ -106,9 +106,14 @@ class SignatureChecker:
         algorithm = get_signature_algorithm(settings_header)
         return bool(self._validator.validate(url, form, signature, algorithm))
 
-    def sign(self, url: str, params: Mapping[str, str] | Sequence[tuple[str, str]]) -> str:
+    def sign(
+        self,
+        url: str,
+        params: Mapping[str, str] | Sequence[tuple[str, str]],
+        algorithm: str = "HMAC_SHA1",
+    ) -> str:
         """The signature Twilio would send; used by `ivr call`, tests and benchmarks."""
-        return str(self._validator.compute_signature(url, _multi(params)))
+        return str(self._validator.compute_signature(url, _multi(params), algorithm))
 
 
 class _MultiParams(dict[str, list[str]]):

@@ -109,7 +109,7 @@ class CallFilters:
                 or_(Call.started_at < moment, and_(Call.started_at == moment, Call.id < ident))
             )
         newest_first = (Call.started_at.desc(), Call.id.desc())
-        return select(Call).where(and_(*conditions)).order_by(*newest_first).limit(self.limit + 1)
+        return select(Call).where(*conditions).order_by(*newest_first).limit(self.limit + 1)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -1,0 +1,659 @@
+"""`ivr call`: phone a hotline from the terminal, as Twilio would, with no Twilio account.
+
+`PhoneCall` plays Twilio's part of a call: it posts signed, Twilio-shaped webhooks,
+runs the TwiML that comes back verb by verb, and asks the caller (a person at the
+keyboard, or a script) what they do at each <Gather>, <Record>, <Enqueue> and <Dial>.
+The hotline is reached over HTTP, or through a Flask test client in tests.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Protocol, TextIO
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from flask.testing import FlaskClient
+from werkzeug.datastructures import MultiDict
+
+from ivr.twiml import SignatureChecker
+
+ACCOUNT_SID = "AC" + "0" * 32  # Twilio-shaped, but no real account: nothing here is billed
+API_VERSION = "2010-04-01"
+DEFAULT_HOTLINE_NUMBER = "+8657112345678"  # HOTLINE_NUMBER's default in ivr.config
+MAX_REQUESTS_PER_CALL = 100  # a flow that redirects forever must not hang the terminal
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 15.0  # Twilio gives up on a webhook after 15 s and tries the Fallback URL
+KEYPAD = frozenset("0123456789*#")
+SPEECH_CONFIDENCE = "0.9"
+CJK_CHARS_PER_S = 4  # rough speaking rates, so CallDuration and RecordingDuration look real
+OTHER_CHARS_PER_S = 15
+HOLD_QUEUE_SIZE = "1"
+
+GATHER_HINT = "press a key (0-9 * #), type words to speak, or Enter for silence"
+RECORD_HINT = "type your message after the beep, or Enter to leave none"
+QUEUE_HINT = "what happens? a = an agent answers (Enter), l = you leave the queue, h = you hang up"
+DIAL_HINT = "does the number answer? a = answered (Enter), n = no answer"
+
+# The caller's choice in a queue, as Twilio reports it in QueueResult.
+QUEUE_RESULTS = {"": "bridged", "a": "bridged", "agent": "bridged", "l": "leave", "leave": "leave"}
+QUEUE_RESULTS |= {"h": "hangup", "hangup": "hangup"}
+QUEUE_NOTES = {
+    "bridged": "an agent answers",
+    "leave": "you leave the queue",
+    "hangup": "you hang up in the queue",
+}
+DIAL_RESULTS = {"": "completed", "a": "completed", "answered": "completed"}
+DIAL_RESULTS |= {"n": "no-answer", "no": "no-answer", "no-answer": "no-answer"}
+DIAL_NOTES = {"completed": "the number answers", "no-answer": "nobody answers"}
+
+
+class HotlineError(RuntimeError):
+    """The call could not go on; the message says what to do about it."""
+
+
+class HotlineUnreachableError(HotlineError):
+    """Nothing answered at the hotline's URL."""
+
+
+class HotlineRefusedError(HotlineError):
+    """The hotline answered with an HTTP error (403: the signature did not match)."""
+
+
+# --- TwiML as the hotline sent it ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TwimlVerb:
+    tag: str
+    attrs: Mapping[str, str]
+    text: str = ""
+    children: tuple[TwimlVerb, ...] = ()
+
+    def attr_int(self, name: str, default: int) -> int:
+        try:
+            return int(self.attrs.get(name, default))
+        except ValueError:
+            return default
+
+
+def parse_twiml(body: bytes | str) -> list[TwimlVerb]:
+    try:
+        # Only the hotline the user chose to call answers here, and Python's expat
+        # refuses entity-expansion bombs, so the stdlib parser is safe enough.
+        root = ET.fromstring(body)  # noqa: S314
+    except ET.ParseError as exc:
+        raise HotlineError(f"the hotline did not answer with TwiML: {exc}") from exc
+    if root.tag != "Response":
+        raise HotlineError(f"the hotline answered <{root.tag}>, not a TwiML <Response>")
+    return [_twiml_verb(element) for element in root]
+
+
+def _twiml_verb(element: ET.Element) -> TwimlVerb:
+    children = tuple(_twiml_verb(child) for child in element)
+    return TwimlVerb(element.tag, dict(element.attrib), (element.text or "").strip(), children)
+
+
+# --- transports ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HotlineAnswer:
+    status: int
+    body: bytes
+
+
+class Transport(Protocol):
+    def post(
+        self, url: str, form: Sequence[tuple[str, str]], headers: Mapping[str, str]
+    ) -> HotlineAnswer: ...
+
+
+class HttpTransport:
+    """A hotline running somewhere reachable, e.g. `ivr run` on this machine."""
+
+    def __init__(self, session: requests.Session | None = None) -> None:
+        self.session = session or requests.Session()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def post(
+        self, url: str, form: Sequence[tuple[str, str]], headers: Mapping[str, str]
+    ) -> HotlineAnswer:
+        try:
+            response = self.session.post(
+                url,
+                data=list(form),
+                headers=dict(headers),
+                timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+                allow_redirects=False,  # Twilio does not follow a webhook's redirects either
+            )
+        except requests.ConnectionError as exc:
+            raise HotlineUnreachableError(
+                f"nothing answers at {_origin(url)}: is the hotline running?"
+                " Start it with `ivr run`, or point --url at it."
+            ) from exc
+        except requests.Timeout as exc:
+            raise HotlineUnreachableError(
+                f"{url} did not answer within {READ_TIMEOUT_S:g} s; Twilio would give up too"
+            ) from exc
+        except requests.RequestException as exc:
+            raise HotlineError(f"cannot call {url}: {exc}") from exc
+        return HotlineAnswer(response.status_code, response.content)
+
+
+class FlaskTransport:
+    """The hotline app in this process, through Flask's test client (for tests)."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def post(
+        self, url: str, form: Sequence[tuple[str, str]], headers: Mapping[str, str]
+    ) -> HotlineAnswer:
+        # A full URL keeps the scheme and host, so request.url is what we signed.
+        response = self.client.post(url, data=MultiDict(list(form)), headers=dict(headers))
+        return HotlineAnswer(response.status_code, response.get_data())
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+# --- the caller ---------------------------------------------------------------------------
+
+
+class CallerInput(Protocol):
+    def answer(self, hint: str) -> str | None:
+        """What the caller does next; None once they have hung up."""
+        ...
+
+
+class KeyboardCaller:
+    """A person at the terminal; end of input or Ctrl-C hangs up."""
+
+    def __init__(self, read_line: Callable[[str], str] = input) -> None:
+        self.read_line = read_line
+
+    def answer(self, hint: str) -> str | None:
+        try:
+            return self.read_line(f"  [{hint}] > ").strip()
+        except (EOFError, KeyboardInterrupt):
+            return None
+
+
+class ScriptedCaller:
+    """Answers given in advance (`--press '1,,我家漏水了'`); hangs up when they run out."""
+
+    def __init__(self, answers: Iterable[str]) -> None:
+        self.remaining = [answer.strip() for answer in answers]
+
+    @classmethod
+    def from_text(cls, text: str) -> ScriptedCaller:
+        # Only the ASCII comma separates: a spoken sentence may hold a Chinese "，".
+        return cls(text.split(","))
+
+    def answer(self, hint: str) -> str | None:
+        return self.remaining.pop(0) if self.remaining else None
+
+
+@dataclass(frozen=True)
+class GatherReply:
+    """What Twilio would report from a <Gather>: keys, words, or nothing."""
+
+    digits: str = ""
+    speech: str = ""
+    dropped_keys: str = ""
+
+    @property
+    def is_silence(self) -> bool:
+        return not (self.digits or self.speech)
+
+    def as_params(self) -> list[tuple[str, str]]:
+        if self.digits:
+            return [("Digits", self.digits)]
+        if self.speech:
+            return [("SpeechResult", self.speech), ("Confidence", SPEECH_CONFIDENCE)]
+        return []
+
+
+def read_gather_reply(
+    answer: str, num_digits: int | None = None, finish_on_key: str = "#", accepts: str = "dtmf"
+) -> GatherReply:
+    """Turn a typed answer into keys or speech, with Twilio's rules for this <Gather>."""
+    answer = answer.strip()
+    keys = "".join(answer.split())
+    if keys and set(keys) <= KEYPAD:
+        pressed = "dtmf" in accepts  # a <Gather input="speech"> does not hear the keypad
+        return _keys_pressed(keys, num_digits, finish_on_key) if pressed else GatherReply()
+    heard = answer and "speech" in accepts
+    return GatherReply(speech=answer) if heard else GatherReply()
+
+
+def _keys_pressed(keys: str, num_digits: int | None, finish_on_key: str) -> GatherReply:
+    # Twilio stops at the finish key (and does not report it), or after numDigits keys.
+    if finish_on_key and finish_on_key in keys:
+        keys = keys[: keys.index(finish_on_key)]
+    taken = keys[:num_digits] if num_digits else keys
+    return GatherReply(digits=taken, dropped_keys=keys[len(taken) :])
+
+
+def speaking_seconds(text: str) -> int:
+    """About how long it takes to say this text aloud (at least a second)."""
+    cjk = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
+    return max(1, math.ceil(cjk / CJK_CHARS_PER_S + (len(text) - cjk) / OTHER_CHARS_PER_S))
+
+
+# --- the transcript and the loudspeaker ---------------------------------------------------
+
+Speaker = Callable[[str, str], None]  # (text, TwiML language) -> spoken aloud
+
+
+def espeak_voice(language: str) -> str:
+    return "cmn" if language.lower().startswith(("zh", "cmn")) else "en-us"
+
+
+def find_espeak() -> Speaker | None:
+    """espeak-ng as a Speaker, or None when it is not installed (then we only print)."""
+    program = shutil.which("espeak-ng")
+    if program is None:
+        return None
+
+    def speak(text: str, language: str) -> None:
+        subprocess.run([program, "-v", espeak_voice(language), text], check=False)
+
+    return speak
+
+
+class Transcript:
+    """What the caller hears and does, one line each, printed as it happens."""
+
+    def __init__(self, out: TextIO | None = None, speaker: Speaker | None = None) -> None:
+        self.out = out
+        self.speaker = speaker
+        self.lines: list[str] = []
+
+    def note(self, line: str) -> None:
+        self.lines.append(line)
+        print(line, file=self.out or sys.stdout, flush=True)
+
+    def hotline_says(self, text: str, language: str) -> None:
+        self.note(f"hotline: {text}")
+        if self.speaker and text:
+            self.speaker(text, language)
+
+
+# --- the call -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    url: str
+    params: Sequence[tuple[str, str]] = ()
+
+
+class _CallOver(Exception):  # noqa: N818 - a hang-up is how calls end, not an error
+    """Someone hung up: the rest of the TwiML does not matter any more."""
+
+    def __init__(self, ended_by: str) -> None:
+        super().__init__(ended_by)
+        self.ended_by = ended_by
+
+
+@dataclass
+class CallSummary:
+    call_sid: str
+    requests: int = 0
+    duration_s: int = 0
+    ended_by: str = ""  # hotline | caller | end of TwiML | request limit | error
+    problem: str = ""
+    recordings: list[str] = field(default_factory=list)
+
+
+class PhoneCall:
+    """One inbound call to the hotline, with Twilio's behaviour played by this process."""
+
+    def __init__(
+        self,
+        url: str,
+        caller: str,
+        transport: Transport,
+        signer: SignatureChecker,
+        caller_input: CallerInput,
+        transcript: Transcript,
+        public_url: str | None = None,
+        hotline_number: str = DEFAULT_HOTLINE_NUMBER,
+    ) -> None:
+        self.base_url = url.rstrip("/")
+        self.public_url = (public_url or "").rstrip("/")
+        self.caller = caller
+        self.hotline_number = hotline_number
+        self.transport = transport
+        self.signer = signer
+        self.caller_input = caller_input
+        self.transcript = transcript
+        self.summary = CallSummary(call_sid=new_sid("CA"))
+        self.airtime_s = 0
+        self._verbs: dict[str, Callable[[TwimlVerb, str], WebhookRequest | None]] = {
+            "Say": self._say,
+            "Play": self._play,
+            "Pause": self._pause,
+            "Gather": self._gather,
+            "Redirect": self._redirect,
+            "Record": self._record,
+            "Enqueue": self._enqueue,
+            "Dial": self._dial,
+            "Hangup": self._hangup,
+            "Reject": self._hangup,
+        }
+
+    @property
+    def call_sid(self) -> str:
+        return self.summary.call_sid
+
+    def run(self) -> CallSummary:
+        """Ring the hotline, follow its TwiML until someone hangs up, then report the status."""
+        self.transcript.note(f"calling {self.base_url} from {self.caller} ({self.call_sid})")
+        request: WebhookRequest | None = WebhookRequest(self._absolute("/voice/incoming"))
+        try:
+            while request is not None:
+                request = self._execute(request.url, self._fetch(request))
+            self.summary.ended_by = "end of TwiML"
+            self.transcript.note("the hotline's TwiML ran out, so Twilio hangs up")
+        except _CallOver as over:
+            self.summary.ended_by = over.ended_by
+        self._report_completed()
+        return self.summary
+
+    # --- talking to the hotline -----------------------------------------------------
+
+    def _fetch(self, request: WebhookRequest) -> list[TwimlVerb]:
+        if self.summary.requests >= MAX_REQUESTS_PER_CALL:
+            self.transcript.note(
+                f"stopping: {MAX_REQUESTS_PER_CALL} requests on one call; does the flow loop?"
+            )
+            raise _CallOver("request limit")
+        status = "ringing" if self.summary.requests == 0 else "in-progress"  # as Twilio reports
+        self.summary.requests += 1
+        return parse_twiml(self._post(request.url, [*self._call_params(status), *request.params]))
+
+    def _post(self, url: str, form: list[tuple[str, str]]) -> bytes:
+        signature = self.signer.sign(self._signed_url(url), form)
+        answer = self.transport.post(url, form, {"X-Twilio-Signature": signature})
+        if answer.status == 403:
+            raise HotlineRefusedError(
+                f"the hotline refused our signature on {url} (403): sign with the same"
+                " TWILIO_AUTH_TOKEN as the server, and pass its PUBLIC_BASE_URL if it has one"
+            )
+        if not 200 <= answer.status < 300:
+            raise HotlineRefusedError(f"the hotline answered {url} with HTTP {answer.status}")
+        return answer.body
+
+    def _signed_url(self, url: str) -> str:
+        """The URL the server checks: its PUBLIC_BASE_URL plus path and query, if it has one."""
+        if not self.public_url:
+            return url
+        parts = urlsplit(url)
+        return f"{self.public_url}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+
+    def _absolute(self, path: str) -> str:
+        return self.base_url + path
+
+    def _call_params(self, status: str) -> list[tuple[str, str]]:
+        """The parameters Twilio posts with every voice webhook of an inbound call."""
+        return [
+            ("AccountSid", ACCOUNT_SID),
+            ("ApiVersion", API_VERSION),
+            ("CallSid", self.call_sid),
+            ("CallStatus", status),
+            ("Called", self.hotline_number),
+            ("Caller", self.caller),
+            ("Direction", "inbound"),
+            ("From", self.caller),
+            ("To", self.hotline_number),
+        ]
+
+    def _report_completed(self) -> None:
+        """Twilio's status callback once the line is down; it is sent whatever the flow did."""
+        self.summary.duration_s = max(1, self.airtime_s)
+        form = [
+            *self._call_params("completed"),
+            ("CallDuration", str(self.summary.duration_s)),
+            ("SequenceNumber", "0"),
+            ("Timestamp", formatdate(usegmt=True)),
+            ("CallbackSource", "call-progress-events"),
+        ]
+        self._post(self._absolute("/voice/status"), form)
+        self.transcript.note(
+            f"call ended after {self.summary.duration_s} s and {self.summary.requests} requests"
+        )
+
+    # --- running TwiML ---------------------------------------------------------------
+
+    def _execute(self, document_url: str, verbs: list[TwimlVerb]) -> WebhookRequest | None:
+        """Run a document's verbs in order; the first one that fetches new TwiML ends it."""
+        for verb in verbs:
+            run_verb = self._verbs.get(verb.tag, self._unsupported)
+            request = run_verb(verb, document_url)
+            if request is not None:
+                return request
+        return None
+
+    def _say(self, verb: TwimlVerb, document_url: str) -> None:
+        self.airtime_s += speaking_seconds(verb.text)
+        self.transcript.hotline_says(verb.text, verb.attrs.get("language", "en-US"))
+
+    def _play(self, verb: TwimlVerb, document_url: str) -> None:
+        self.airtime_s += 1
+        self.transcript.note(f"hotline plays {urljoin(document_url, verb.text)}")
+
+    def _pause(self, verb: TwimlVerb, document_url: str) -> None:
+        seconds = verb.attr_int("length", 1)
+        self.airtime_s += seconds
+        self.transcript.note(f"hotline pauses {seconds} s")  # printed, never slept
+
+    def _speak_all(self, verbs: Iterable[TwimlVerb], document_url: str) -> None:
+        for verb in verbs:
+            if verb.tag in {"Say", "Play", "Pause"}:
+                self._verbs[verb.tag](verb, document_url)
+            else:
+                self._unsupported(verb, document_url)
+
+    def _gather(self, verb: TwimlVerb, document_url: str) -> WebhookRequest | None:
+        self._speak_all(verb.children, document_url)
+        reply = read_gather_reply(
+            self._ask(GATHER_HINT),
+            verb.attr_int("numDigits", 0) or None,
+            verb.attrs.get("finishOnKey", "#"),
+            verb.attrs.get("input", "dtmf"),
+        )
+        self._note_reply(reply)
+        if reply.is_silence:
+            self.airtime_s += verb.attr_int("timeout", 5)
+            if verb.attrs.get("actionOnEmptyResult") != "true":
+                return None  # Twilio falls through to the next verb
+        return WebhookRequest(self._action(verb, document_url), reply.as_params())
+
+    def _note_reply(self, reply: GatherReply) -> None:
+        if reply.digits:
+            dropped = f" (keys {reply.dropped_keys} not taken)" if reply.dropped_keys else ""
+            self.transcript.note(f"you pressed {reply.digits}{dropped}")
+        elif reply.speech:
+            self.airtime_s += speaking_seconds(reply.speech)
+            self.transcript.note(f"you said {reply.speech}")
+        else:
+            self.transcript.note("you stay silent")
+
+    def _redirect(self, verb: TwimlVerb, document_url: str) -> WebhookRequest:
+        return WebhookRequest(urljoin(document_url, verb.text))
+
+    def _record(self, verb: TwimlVerb, document_url: str) -> WebhookRequest | None:
+        self.transcript.note("hotline records your message after the beep")
+        message = self._ask(RECORD_HINT)
+        if not message:
+            self.transcript.note("you leave no message")
+            return None  # Twilio skips the action when it recorded nothing
+        self.transcript.note(f"you leave a message: {message}")
+        duration = min(speaking_seconds(message), verb.attr_int("maxLength", 3600))
+        self.airtime_s += duration
+        sid = new_sid("RE")
+        url = f"https://api.twilio.com/{API_VERSION}/Accounts/{ACCOUNT_SID}/Recordings/{sid}"
+        self.summary.recordings.append(url)
+        params = [
+            ("RecordingUrl", url),
+            ("RecordingSid", sid),
+            ("RecordingDuration", str(duration)),
+        ]
+        return WebhookRequest(self._action(verb, document_url), params)
+
+    def _enqueue(self, verb: TwimlVerb, document_url: str) -> WebhookRequest | None:
+        queue_sid = new_sid("QU")
+        self.transcript.note(f"hotline puts you in the {verb.text} queue")
+        if verb.attrs.get("waitUrl"):
+            self._hear_hold_message(urljoin(document_url, verb.attrs["waitUrl"]), queue_sid)
+        result = self._choose(QUEUE_HINT, QUEUE_RESULTS) or "hangup"
+        self.transcript.note(QUEUE_NOTES[result])
+        params = [("QueueResult", result), ("QueueSid", queue_sid), ("QueueTime", "0")]
+        return self._after_leaving(verb, document_url, params, caller_gone=result == "hangup")
+
+    def _hear_hold_message(self, wait_url: str, queue_sid: str) -> None:
+        """Twilio loops the waitUrl while the caller holds; once is enough to hear it."""
+        hold = [
+            ("QueueSid", queue_sid),
+            ("QueuePosition", "1"),
+            ("QueueTime", "0"),
+            ("AvgQueueTime", "0"),
+            ("CurrentQueueSize", HOLD_QUEUE_SIZE),
+        ]
+        self._speak_all(self._fetch(WebhookRequest(wait_url, hold)), wait_url)
+
+    def _dial(self, verb: TwimlVerb, document_url: str) -> WebhookRequest | None:
+        number = verb.text or " ".join(child.text for child in verb.children)
+        self.transcript.note(f"hotline dials {number}")
+        result = self._choose(DIAL_HINT, DIAL_RESULTS)
+        if result is None:
+            self.transcript.note("you hang up")
+        else:
+            self.transcript.note(DIAL_NOTES[result])
+        params = [("DialCallStatus", result or "completed"), ("DialCallSid", new_sid("CA"))]
+        return self._after_leaving(verb, document_url, params, caller_gone=result is None)
+
+    def _after_leaving(
+        self,
+        verb: TwimlVerb,
+        document_url: str,
+        params: list[tuple[str, str]],
+        caller_gone: bool,
+    ) -> WebhookRequest | None:
+        """After <Enqueue> or <Dial>: post the action (even for a caller who hung up)."""
+        if "action" not in verb.attrs:
+            if caller_gone:
+                raise _CallOver("caller")
+            return None  # no action: Twilio goes on with the next verb
+        request = WebhookRequest(self._action(verb, document_url), params)
+        if caller_gone:
+            self._fetch(request)  # Twilio tells the hotline, but nobody is left to hear the answer
+            raise _CallOver("caller")
+        return request
+
+    def _hangup(self, verb: TwimlVerb, document_url: str) -> None:
+        self.transcript.note("hotline hangs up")
+        raise _CallOver("hotline")
+
+    def _unsupported(self, verb: TwimlVerb, document_url: str) -> None:
+        self.transcript.note(f"(hotline sent <{verb.tag}>, which `ivr call` skips)")
+
+    # --- asking the caller -----------------------------------------------------------
+
+    def _ask(self, hint: str) -> str:
+        answer = self.caller_input.answer(hint)
+        if answer is None:
+            self.transcript.note("you hang up")
+            raise _CallOver("caller")
+        return answer
+
+    def _choose(self, hint: str, choices: Mapping[str, str]) -> str | None:
+        """One of `choices`, asking again until the answer is one; None if the caller hung up."""
+        while True:
+            answer = self.caller_input.answer(hint)
+            if answer is None:
+                return None
+            if answer.lower() in choices:
+                return choices[answer.lower()]
+            self.transcript.note(f"({answer!r} is not one of the choices: {hint})")
+
+    def _action(self, verb: TwimlVerb, document_url: str) -> str:
+        """Where Twilio posts a verb's result: its action, or the document itself."""
+        return urljoin(document_url, verb.attrs.get("action", document_url))
+
+
+def new_sid(prefix: str) -> str:
+    """A Twilio-shaped id: two letters and 32 hex digits."""
+    return prefix + secrets.token_hex(16)
+
+
+# --- the `ivr call` command ---------------------------------------------------------------
+
+
+def call_from_terminal(
+    url: str,
+    caller: str,
+    speak: bool = False,
+    scripted: str | Sequence[str] | None = None,
+    public_url: str | None = None,
+    *,
+    transport: Transport | None = None,
+    auth_token: str | None = None,
+    out: TextIO | None = None,
+) -> CallSummary:
+    """Phone the hotline at `url`, print the transcript, and say plainly if the call failed.
+
+    Signs with the server's token (TWILIO_AUTH_TOKEN, or the development token file)
+    for `public_url` when the server has a PUBLIC_BASE_URL, else for `url` itself.
+    """
+    from ivr.config import load_settings
+
+    settings = load_settings()
+    line = transport or HttpTransport()
+    call = PhoneCall(
+        url,
+        caller,
+        line,
+        SignatureChecker(auth_token or settings.twilio_auth_token),
+        _caller_input(scripted),
+        Transcript(out, find_espeak() if speak else None),
+        public_url=public_url,
+        hotline_number=settings.hotline_number,
+    )
+    try:
+        return _place(call)
+    finally:
+        if transport is None and isinstance(line, HttpTransport):
+            line.close()
+
+
+def _place(call: PhoneCall) -> CallSummary:
+    try:
+        return call.run()
+    except HotlineError as exc:
+        print(f"call failed: {exc}", file=sys.stderr, flush=True)
+        call.summary.ended_by, call.summary.problem = "error", str(exc)
+        return call.summary
+
+
+def _caller_input(scripted: str | Sequence[str] | None) -> CallerInput:
+    if scripted is None:
+        return KeyboardCaller()
+    if isinstance(scripted, str):
+        return ScriptedCaller.from_text(scripted)
+    return ScriptedCaller(scripted)

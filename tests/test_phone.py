@@ -1,0 +1,891 @@
+"""`ivr call`'s engine: whole calls through the real app and its workers, and Twilio's rules."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+
+from ivr.clock import FrozenClock
+from ivr.flows.engine import QUEUE_HOLD_PAUSE_S
+from ivr.phone import (
+    GATHER_HINT,
+    MAX_REQUESTS_PER_CALL,
+    FlaskTransport,
+    GatherReply,
+    HotlineAnswer,
+    HotlineError,
+    HotlineRefusedError,
+    HotlineUnreachableError,
+    HttpTransport,
+    KeyboardCaller,
+    PhoneCall,
+    ScriptedCaller,
+    Transcript,
+    call_from_terminal,
+    espeak_voice,
+    find_espeak,
+    read_gather_reply,
+    speaking_seconds,
+)
+from ivr.twiml import SignatureChecker
+from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI, services_of
+
+CALLER = "+8613800138000"
+APOLOGY = "hotline: 对不起，给您添麻烦了，我们代表物业公司向您致歉。"  # R6: before anything else
+CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")
+RECORDING_SID = re.compile(r"^RE[0-9a-f]{32}$")
+RECORDING_URL = re.compile(
+    r"^https://api\.twilio\.com/2010-04-01/Accounts/AC0{32}/Recordings/RE[0-9a-f]{32}$"
+)
+TWILIO_PARAMS = {
+    "AccountSid",
+    "ApiVersion",
+    "CallSid",
+    "CallStatus",
+    "Called",
+    "Caller",
+    "Direction",
+    "From",
+    "To",
+}
+
+Phone = Callable[[str], PhoneCall]
+CallLog = Callable[[str], dict[str, Any]]
+Heard = Callable[..., str]
+
+
+def place_call(
+    app: Flask, script: str, url: str = BASE_URL, public_url: str | None = None
+) -> PhoneCall:
+    call = PhoneCall(
+        url,
+        CALLER,
+        FlaskTransport(app.test_client()),
+        SignatureChecker(AUTH_TOKEN),
+        ScriptedCaller.from_text(script),
+        Transcript(),
+        public_url=public_url,
+    )
+    call.run()
+    return call
+
+
+@pytest.fixture
+def phone(app: Flask) -> Phone:
+    """Calls the real hotline app with a script of answers, as `ivr call --press` does."""
+    return lambda script: place_call(app, script)
+
+
+@pytest.fixture
+def call_log(app: Flask, run_jobs: Callable[[], int], api_headers: dict[str, str]) -> CallLog:
+    """Runs the workers, then reads the call's register entry through the API."""
+
+    def read(call_sid: str) -> dict[str, Any]:
+        run_jobs()
+        response = app.test_client().get(f"/api/calls/{call_sid}", headers=api_headers)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        found: dict[str, Any] = response.get_json()
+        return found
+
+    return read
+
+
+@pytest.fixture
+def heard(app: Flask) -> Heard:
+    """The transcript line for a prompt: `heard("repair.intro", "en-US")`."""
+    engine = services_of(app).engine
+
+    def line(key: str, locale: str = "zh-CN") -> str:
+        return "hotline: " + engine.catalogues[locale].render(key, engine.values).text
+
+    return line
+
+
+def expand(lines: Sequence[str], heard: Heard, locale: str) -> list[str]:
+    """`@key` stands for the prompt the caller hears; anything else is literal."""
+    return [heard(line[1:], locale) if line.startswith("@") else line for line in lines]
+
+
+def opening(call: PhoneCall, heard: Heard) -> list[str]:
+    name = services_of_name(call)
+    return [
+        f"calling {BASE_URL} from {CALLER} ({call.call_sid})",
+        f"hotline: 您好，{name}客服中心，很高兴为您服务。",  # R1/R2: the greeting comes first
+        heard("main.menu"),
+    ]
+
+
+def services_of_name(call: PhoneCall) -> str:
+    transport = call.transport
+    assert isinstance(transport, FlaskTransport)
+    return str(services_of(transport.client.application).settings.hotline_name)
+
+
+def closing(call: PhoneCall) -> str:
+    return f"call ended after {call.summary.duration_s} s and {call.summary.requests} requests"
+
+
+def kinds(log: Mapping[str, Any], skip: frozenset[str] = frozenset({"entered", "status"})) -> list[str]:
+    return [event["kind"] for event in log["events"] if event["kind"] not in skip]
+
+
+def status_events(log: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [event["detail"] for event in log["events"] if event["kind"] == "status"]
+
+
+# --- every menu route, end to end --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    script: str
+    lines: tuple[str, ...]  # what follows the greeting and menu, up to the queue
+    queue: str
+    category: str | None
+    events: tuple[str, ...]  # the caller's turn in the call log, after call_started, greeted
+    locale: str = "zh-CN"
+
+
+ROUTES = [
+    pytest.param(
+        Route(
+            "1,a",
+            ("you pressed 1", "@repair.intro", "@repair.transfer"),
+            "repair",
+            "repair",
+            ("choice", "routed", "handoff", "queue_result"),
+        ),
+        id="1-repair",
+    ),
+    pytest.param(
+        Route(
+            "2,a",
+            ("you pressed 2", APOLOGY, "@complaint.transfer"),
+            "complaint",
+            "complaint",
+            ("choice", "routed", "handoff", "queue_result"),
+        ),
+        id="2-complaint-apologises-first",
+    ),
+    pytest.param(
+        Route(
+            "3,a",
+            ("you pressed 3", "@inquiry.intro", "@inquiry.transfer"),
+            "inquiry",
+            "inquiry",
+            ("choice", "routed", "handoff", "queue_result"),
+        ),
+        id="3-inquiry",
+    ),
+    pytest.param(
+        Route(
+            "0,a",
+            ("you pressed 0", "@queue.connecting"),
+            "general",
+            None,
+            ("choice", "handoff", "queue_result"),
+        ),
+        id="0-person",
+    ),
+    pytest.param(
+        Route(
+            "我家厨房漏水了,a",
+            ("you said 我家厨房漏水了", "@repair.intro", "@repair.transfer"),
+            "repair",
+            "repair",
+            ("speech", "routed", "handoff", "queue_result"),
+        ),
+        id="speech-repair",
+    ),
+    pytest.param(
+        Route(
+            "13,a",
+            ("you pressed 1 (keys 3 not taken)", "@repair.intro", "@repair.transfer"),
+            "repair",
+            "repair",
+            ("choice", "routed", "handoff", "queue_result"),
+        ),
+        id="only-the-first-key-counts",
+    ),
+    pytest.param(
+        Route(
+            "9,1,a",
+            (
+                "you pressed 9",
+                "@main.language_welcome",
+                "@main.menu",
+                "you pressed 1",
+                "@repair.intro",
+                "@repair.transfer",
+            ),
+            "repair",
+            "repair",
+            ("choice", "language", "choice", "routed", "handoff", "queue_result"),
+            locale="en-US",
+        ),
+        id="9-english-then-repair",
+    ),
+    pytest.param(
+        Route(
+            "*,3,a",
+            ("you pressed *", "@main.menu", "you pressed 3", "@inquiry.intro", "@inquiry.transfer"),
+            "inquiry",
+            "inquiry",
+            ("choice", "choice", "routed", "handoff", "queue_result"),
+        ),
+        id="star-repeats-the-menu",
+    ),
+    pytest.param(
+        Route(
+            ",,,a",
+            (
+                "you stay silent",
+                "@system.no_input",
+                "@main.menu",
+                "you stay silent",
+                "@system.no_input",
+                "@main.menu",
+                "you stay silent",
+                "@queue.connecting",
+            ),
+            "general",
+            None,
+            ("no_input", "no_input", "no_input", "retries_exhausted", "handoff", "queue_result"),
+        ),
+        id="three-silences-reach-a-person",
+    ),
+]
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_each_route_reaches_an_agent_and_the_call_log(
+    phone: Phone, call_log: CallLog, heard: Heard, route: Route
+) -> None:
+    call = phone(route.script)
+
+    assert call.transcript.lines == [
+        *opening(call, heard),
+        *expand(route.lines, heard, route.locale),
+        f"hotline puts you in the {route.queue} queue",
+        heard("system.queue_hold", route.locale),
+        f"hotline pauses {QUEUE_HOLD_PAUSE_S} s",
+        "an agent answers",
+        heard("system.goodbye", route.locale),
+        "hotline hangs up",
+        closing(call),
+    ]
+    assert call.summary.ended_by == "hotline"
+    log = call_log(call.call_sid)
+    assert (log["category"], log["outcome"], log["status"]) == (
+        route.category,
+        "agent_served",
+        "completed",
+    )
+    assert (log["queue"], log["locale"], log["caller_number"]) == (route.queue, route.locale, CALLER)
+    assert kinds(log) == ["call_started", "greeted", *route.events]
+    assert status_events(log) == [{"status": "completed", "duration_s": call.summary.duration_s}]
+    assert log["duration_s"] == call.summary.duration_s
+
+
+def test_the_greeting_is_logged_with_its_response_time(phone: Phone, call_log: CallLog) -> None:
+    call = phone("1,a")
+
+    log = call_log(call.call_sid)
+    greeted = [event for event in log["events"] if event["kind"] == "greeted"]
+    assert [event["node"] for event in greeted] == ["welcome"]
+    assert isinstance(log["greeting_ms"], float)
+
+
+# --- out of hours, queues left early, scripts that run out --------------------------------
+
+OUT_OF_HOURS = datetime(2026, 11, 23, 23, 0, tzinfo=SHANGHAI)
+MESSAGE = "我是3栋2单元501，厨房水管漏水，请回电"
+
+
+@pytest.mark.parametrize(
+    ("key", "lead_in", "category"),
+    [
+        pytest.param("1", ("@repair.intro",), "repair", id="repair"),
+        pytest.param("2", (APOLOGY,), "complaint", id="complaint"),
+        pytest.param("3", ("@inquiry.intro",), "inquiry", id="inquiry"),
+        pytest.param("0", (), None, id="person"),
+    ],
+)
+def test_out_of_hours_the_caller_leaves_a_message(
+    phone: Phone,
+    call_log: CallLog,
+    heard: Heard,
+    clock: FrozenClock,
+    key: str,
+    lead_in: tuple[str, ...],
+    category: str | None,
+) -> None:
+    clock.set(OUT_OF_HOURS)
+
+    call = phone(f"{key},{MESSAGE}")
+
+    assert call.transcript.lines == [
+        *opening(call, heard),
+        f"you pressed {key}",
+        *expand(lead_in, heard, "zh-CN"),
+        heard("message.after_hours"),
+        "hotline records your message after the beep",
+        f"you leave a message: {MESSAGE}",
+        heard("system.message_thanks"),
+        heard("system.goodbye"),
+        "hotline hangs up",
+        closing(call),
+    ]
+    [recording_url] = call.summary.recordings
+    assert RECORDING_URL.match(recording_url)
+    log = call_log(call.call_sid)
+    assert (log["category"], log["outcome"], log["status"]) == (category, "message", "completed")
+    assert (log["recording_url"], log["handler"]) == (recording_url, "ivr")
+    [recorded] = [e["detail"] for e in log["events"] if e["kind"] == "message_recorded"]
+    assert recorded["recording_url"] == recording_url
+    assert RECORDING_SID.match(recorded["recording_sid"])
+    assert recorded["duration_s"] == speaking_seconds(MESSAGE)
+
+
+def test_out_of_hours_with_no_message_says_goodbye(
+    phone: Phone, call_log: CallLog, heard: Heard, clock: FrozenClock
+) -> None:
+    clock.set(OUT_OF_HOURS)
+
+    call = phone("1,")
+
+    assert call.transcript.lines[-5:] == [
+        "hotline records your message after the beep",
+        "you leave no message",
+        heard("system.goodbye"),
+        "hotline hangs up",
+        closing(call),
+    ]
+    log = call_log(call.call_sid)
+    assert kinds(log)[-3:] == ["message_offered", "message_empty", "closed_by_ivr"]
+    assert (log["category"], log["status"], log["recording_url"]) == ("repair", "completed", None)
+
+
+@pytest.mark.parametrize(
+    ("script", "after_queue", "outcome", "ended_by"),
+    [
+        pytest.param(
+            "2,l,请尽快处理",
+            (
+                "you leave the queue",
+                "@message.offer",
+                "hotline records your message after the beep",
+                "you leave a message: 请尽快处理",
+                "@system.message_thanks",
+                "@system.goodbye",
+                "hotline hangs up",
+            ),
+            "message",
+            "hotline",
+            id="leaves-then-messages",
+        ),
+        pytest.param("2,h", ("you hang up in the queue",), "abandoned", "caller", id="hangs-up"),
+        pytest.param("2", ("you hang up in the queue",), "abandoned", "caller", id="script-ends"),
+    ],
+)
+def test_a_caller_who_leaves_the_queue(
+    phone: Phone,
+    call_log: CallLog,
+    heard: Heard,
+    script: str,
+    after_queue: tuple[str, ...],
+    outcome: str,
+    ended_by: str,
+) -> None:
+    call = phone(script)
+
+    assert call.transcript.lines == [
+        *opening(call, heard),
+        "you pressed 2",
+        APOLOGY,
+        heard("complaint.transfer"),
+        "hotline puts you in the complaint queue",
+        heard("system.queue_hold"),
+        f"hotline pauses {QUEUE_HOLD_PAUSE_S} s",
+        *expand(after_queue, heard, "zh-CN"),
+        closing(call),
+    ]
+    assert call.summary.ended_by == ended_by
+    log = call_log(call.call_sid)
+    assert (log["category"], log["outcome"], log["status"]) == ("complaint", outcome, "completed")
+    [left] = [e["detail"] for e in log["events"] if e["kind"] == "queue_result"]
+    assert left == {"result": "leave" if outcome == "message" else "hangup"}
+
+
+def test_a_script_that_runs_out_at_the_menu_hangs_up(
+    phone: Phone, call_log: CallLog, heard: Heard
+) -> None:
+    call = phone("")
+
+    assert call.transcript.lines == [
+        *opening(call, heard),
+        "you stay silent",
+        heard("system.no_input"),
+        heard("main.menu"),
+        "you hang up",
+        closing(call),
+    ]
+    assert (call.summary.ended_by, call.summary.requests) == ("caller", 2)
+    log = call_log(call.call_sid)
+    assert (log["outcome"], log["status"]) == ("abandoned", "completed")
+    assert kinds(log) == ["call_started", "greeted", "no_input"]
+
+
+def test_scripted_answers_come_in_turn_then_the_caller_is_gone() -> None:
+    caller = ScriptedCaller.from_text("1, ,我家漏水了，很急")
+
+    answers = [caller.answer(GATHER_HINT) for _ in range(5)]
+
+    assert answers == ["1", "", "我家漏水了，很急", None, None]
+
+
+# --- what the caller types, read as Twilio would -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "num_digits", "reply"),
+    [
+        ("1", 1, GatherReply(digits="1")),
+        ("*", 1, GatherReply(digits="*")),
+        ("12", 1, GatherReply(digits="1", dropped_keys="2")),
+        ("1 2 3", 2, GatherReply(digits="12", dropped_keys="3")),
+        ("123", None, GatherReply(digits="123")),
+        ("12#9", None, GatherReply(digits="12")),  # the finish key ends the input
+        ("#", 1, GatherReply()),
+        ("我家漏水了", 1, GatherReply(speech="我家漏水了")),
+        ("  one  ", 1, GatherReply(speech="one")),
+        ("1a", 1, GatherReply(speech="1a")),
+        ("", 1, GatherReply()),
+        ("   ", 1, GatherReply()),
+    ],
+)
+def test_typed_answers_become_keys_speech_or_silence(
+    typed: str, num_digits: int | None, reply: GatherReply
+) -> None:
+    assert read_gather_reply(typed, num_digits, "#", "dtmf speech") == reply
+
+
+@pytest.mark.parametrize(
+    ("typed", "accepts", "reply"),
+    [
+        ("1", "speech", GatherReply()),
+        ("我家漏水了", "dtmf", GatherReply()),
+        ("1", "dtmf", GatherReply(digits="1")),
+        ("hello", "speech", GatherReply(speech="hello")),
+    ],
+)
+def test_a_gather_hears_only_the_input_it_asks_for(
+    typed: str, accepts: str, reply: GatherReply
+) -> None:
+    assert read_gather_reply(typed, 1, "#", accepts) == reply
+
+
+@pytest.mark.parametrize(
+    ("reply", "params"),
+    [
+        (GatherReply(digits="1"), [("Digits", "1")]),
+        (GatherReply(speech="我家漏水了"), [("SpeechResult", "我家漏水了"), ("Confidence", "0.9")]),
+        (GatherReply(), []),
+    ],
+)
+def test_replies_post_twilio_parameters(reply: GatherReply, params: list[tuple[str, str]]) -> None:
+    assert reply.as_params() == params
+
+
+def test_the_keyboard_caller_shows_the_hint_and_hangs_up_at_end_of_input() -> None:
+    prompts: list[str] = []
+    lines = iter([" 1 "])
+
+    def read_line(prompt: str) -> str:
+        prompts.append(prompt)
+        return next(lines, None) or _end_of_input()
+
+    caller = KeyboardCaller(read_line)
+
+    assert [caller.answer(GATHER_HINT), caller.answer(GATHER_HINT)] == ["1", None]
+    assert prompts == [f"  [{GATHER_HINT}] > "] * 2
+
+
+def _end_of_input() -> str:
+    raise EOFError
+
+
+# --- Twilio's side, against a hotline with canned answers ---------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    url: str
+    form: list[tuple[str, str]]
+    signature: str
+
+    @property
+    def path(self) -> str:
+        parts = urlsplit(self.url)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(self.form)
+
+
+class CannedHotline:
+    """A transport that answers each path with fixed TwiML and keeps every request."""
+
+    def __init__(self, pages: Mapping[str, str], status: int = 200) -> None:
+        self.pages = pages
+        self.status = status
+        self.sent: list[Sent] = []
+
+    def post(
+        self, url: str, form: Sequence[tuple[str, str]], headers: Mapping[str, str]
+    ) -> HotlineAnswer:
+        self.sent.append(Sent(url, list(form), headers["X-Twilio-Signature"]))
+        body = self.pages.get(urlsplit(url).path, "<Response/>")
+        return HotlineAnswer(self.status, body.encode())
+
+
+def canned_call(pages: Mapping[str, str], script: str, status: int = 200) -> PhoneCall:
+    call = PhoneCall(
+        BASE_URL,
+        CALLER,
+        CannedHotline(pages, status),
+        SignatureChecker(AUTH_TOKEN),
+        ScriptedCaller.from_text(script),
+        Transcript(),
+    )
+    call.run()
+    return call
+
+
+def sent(call: PhoneCall) -> list[Sent]:
+    transport = call.transport
+    assert isinstance(transport, CannedHotline)
+    return transport.sent
+
+
+def test_every_request_is_signed_and_twilio_shaped() -> None:
+    call = canned_call(
+        {
+            "/voice/incoming": '<Response><Gather action="/voice/step" numDigits="1">'
+            "<Say>Press 1.</Say></Gather></Response>",
+            "/voice/step": "<Response><Hangup/></Response>",
+        },
+        "1",
+    )
+
+    requests = sent(call)
+    assert [r.path for r in requests] == ["/voice/incoming", "/voice/step", "/voice/status"]
+    checker = SignatureChecker(AUTH_TOKEN)
+    assert all(checker.is_genuine(r.url, r.params, r.signature) for r in requests)
+    assert all(TWILIO_PARAMS <= r.params.keys() for r in requests)
+    assert CALL_SID.match(call.call_sid)
+    assert {r.params["CallSid"] for r in requests} == {call.call_sid}
+    assert [r.params["CallStatus"] for r in requests] == ["ringing", "in-progress", "completed"]
+    first = requests[0].params
+    assert (first["Direction"], first["From"], first["Caller"]) == ("inbound", CALLER, CALLER)
+    assert requests[1].params["Digits"] == "1"
+    status = requests[2].params
+    assert (status["CallDuration"], status["SequenceNumber"]) == (
+        str(call.summary.duration_s),
+        "0",
+    )
+
+
+def test_relative_urls_resolve_against_the_current_document() -> None:
+    call = canned_call(
+        {
+            "/voice/incoming": "<Response><Play>media/hello.mp3</Play><Pause length='3'/>"
+            "<Redirect>menu?x=1</Redirect><Say>never reached</Say></Response>",
+            "/voice/menu": '<Response><Say language="en-US">Goodbye.</Say></Response>',
+        },
+        "",
+    )
+
+    assert [r.path for r in sent(call)] == ["/voice/incoming", "/voice/menu?x=1", "/voice/status"]
+    assert call.transcript.lines[1:] == [
+        f"hotline plays {BASE_URL}/voice/media/hello.mp3",
+        "hotline pauses 3 s",
+        "hotline: Goodbye.",
+        "the hotline's TwiML ran out, so Twilio hangs up",
+        closing(call),
+    ]
+    assert call.summary.ended_by == "end of TwiML"
+
+
+@pytest.mark.parametrize(
+    ("script", "dial_status", "note"),
+    [
+        ("a", "completed", "the number answers"),
+        ("", "completed", "the number answers"),
+        ("n", "no-answer", "nobody answers"),
+        ("maybe,n", "no-answer", "nobody answers"),
+    ],
+)
+def test_dial_asks_whether_the_number_answers(script: str, dial_status: str, note: str) -> None:
+    call = canned_call(
+        {
+            "/voice/incoming": '<Response><Dial action="/voice/dialled">+8613900000000</Dial>'
+            "</Response>",
+            "/voice/dialled": "<Response><Hangup/></Response>",
+        },
+        script,
+    )
+
+    assert call.transcript.lines[1] == "hotline dials +8613900000000"
+    assert note in call.transcript.lines
+    dialled = sent(call)[1]
+    assert (dialled.path, dialled.params["DialCallStatus"]) == ("/voice/dialled", dial_status)
+
+
+def test_record_posts_a_twilio_shaped_recording() -> None:
+    call = canned_call(
+        {
+            "/voice/incoming": '<Response><Record action="message" maxLength="60"/></Response>',
+            "/voice/message": "<Response><Hangup/></Response>",
+        },
+        "Flat 501, the kitchen pipe leaks, please call back",
+    )
+
+    posted = sent(call)[1]
+    assert posted.path == "/voice/message"
+    assert RECORDING_SID.match(posted.params["RecordingSid"])
+    assert posted.params["RecordingUrl"] == call.summary.recordings[0]
+    assert RECORDING_URL.match(posted.params["RecordingUrl"])
+    assert posted.params["RecordingDuration"] == "4"
+
+
+def test_record_with_no_message_goes_on_with_the_next_verb() -> None:
+    call = canned_call(
+        {"/voice/incoming": "<Response><Record action='message'/><Say>No message.</Say></Response>"},
+        "",
+    )
+
+    assert [r.path for r in sent(call)] == ["/voice/incoming", "/voice/status"]
+    assert call.transcript.lines[1:4] == [
+        "hotline records your message after the beep",
+        "you leave no message",
+        "hotline: No message.",
+    ]
+
+
+def test_enqueue_plays_the_hold_message_once_and_reports_a_hang_up() -> None:
+    call = canned_call(
+        {
+            "/voice/incoming": "<Response><Enqueue waitUrl='wait' action='/voice/after'>"
+            "support</Enqueue></Response>",
+            "/voice/wait": "<Response><Say>Please hold.</Say><Play>music.mp3</Play></Response>",
+            "/voice/after": "<Response><Say>Nobody hears this.</Say></Response>",
+        },
+        "h",
+    )
+
+    requests = sent(call)
+    assert [r.path for r in requests] == [
+        "/voice/incoming",
+        "/voice/wait",
+        "/voice/after",
+        "/voice/status",
+    ]
+    wait = requests[1].params
+    assert (wait["QueuePosition"], wait["QueueTime"], wait["CurrentQueueSize"]) == ("1", "0", "1")
+    assert requests[2].params["QueueResult"] == "hangup"
+    assert call.transcript.lines[1:6] == [
+        "hotline puts you in the support queue",
+        "hotline: Please hold.",
+        f"hotline plays {BASE_URL}/voice/music.mp3",
+        "you hang up in the queue",
+        closing(call),
+    ]
+
+
+def test_a_looping_flow_stops_at_the_request_limit() -> None:
+    call = canned_call({"/voice/incoming": "<Response><Redirect>incoming</Redirect></Response>"}, "")
+
+    assert (call.summary.requests, call.summary.ended_by) == (
+        MAX_REQUESTS_PER_CALL,
+        "request limit",
+    )
+    assert len(sent(call)) == MAX_REQUESTS_PER_CALL + 1
+    assert sent(call)[-1].path == "/voice/status"
+
+
+@pytest.mark.parametrize(
+    ("page", "status", "error", "message"),
+    [
+        ("<html>oops</html>", 200, HotlineError, "not a TwiML <Response>"),
+        ("not xml at all", 200, HotlineError, "did not answer with TwiML"),
+        ("<Response/>", 500, HotlineRefusedError, "HTTP 500"),
+        ("<Response/>", 403, HotlineRefusedError, "refused our signature"),
+    ],
+)
+def test_a_broken_answer_stops_the_call_with_a_clear_error(
+    page: str, status: int, error: type[HotlineError], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        canned_call({"/voice/incoming": page}, "", status)
+
+
+# --- signing for the URL the server checks ------------------------------------------------
+
+
+def test_signs_for_the_servers_public_url_when_calling_it_by_another(
+    app: Flask, call_log: CallLog
+) -> None:
+    call = place_call(app, "1,h", url="http://127.0.0.1:5000", public_url=BASE_URL)
+
+    assert call.summary.ended_by == "caller"
+    assert call_log(call.call_sid)["status"] == "completed"
+
+
+def test_signing_for_the_wrong_url_is_refused(app: Flask) -> None:
+    with pytest.raises(HotlineRefusedError, match=r"refused our signature .* \(403\)"):
+        place_call(app, "1,h", url="http://127.0.0.1:5000")
+
+
+# --- the `ivr call` entry point ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token_from", ["environment", "development-file"])
+def test_call_from_terminal_signs_with_the_servers_token(
+    app: Flask,
+    call_log: CallLog,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    token_from: str,
+) -> None:
+    if token_from == "environment":
+        monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+    else:  # the app fixture points IVR_DATA_DIR at this test's folder
+        monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+        (Path(os.environ["IVR_DATA_DIR"]) / "auth-token").write_text(AUTH_TOKEN)
+
+    summary = call_from_terminal(
+        BASE_URL, CALLER, scripted="1,a", transport=FlaskTransport(app.test_client())
+    )
+
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[3:5] == ["you pressed 1", "hotline: 您选择了报修服务。如遇燃气泄漏或火情，请立即离开现场并拨打119。"]
+    assert (summary.ended_by, summary.problem) == ("hotline", "")
+    assert call_log(summary.call_sid)["outcome"] == "agent_served"
+
+
+def test_call_from_terminal_explains_a_refused_signature(
+    app: Flask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary = call_from_terminal(
+        BASE_URL,
+        CALLER,
+        scripted="1",
+        transport=FlaskTransport(app.test_client()),
+        auth_token="not-the-servers-token",
+    )
+
+    assert summary.ended_by == "error"
+    assert capsys.readouterr().err.startswith("call failed: the hotline refused our signature")
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A local port nothing listens on: bound, then released."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_http_transport_says_when_the_hotline_is_not_running(closed_port: int) -> None:
+    transport = HttpTransport()
+    url = f"http://127.0.0.1:{closed_port}/voice/incoming"
+
+    with pytest.raises(HotlineUnreachableError) as refused:
+        transport.post(url, [("CallSid", "CA" + "0" * 32)], {})
+    transport.close()
+
+    assert str(refused.value) == (
+        f"nothing answers at http://127.0.0.1:{closed_port}: is the hotline running?"
+        " Start it with `ivr run`, or point --url at it."
+    )
+
+
+def test_call_from_terminal_returns_normally_when_nothing_listens(
+    closed_port: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("IVR_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("IVR_ENV", raising=False)
+
+    summary = call_from_terminal(f"http://127.0.0.1:{closed_port}", CALLER, scripted="1")
+
+    assert (summary.ended_by, summary.requests) == ("error", 1)
+    assert summary.problem.startswith(f"nothing answers at http://127.0.0.1:{closed_port}")
+    assert capsys.readouterr().err == f"call failed: {summary.problem}\n"
+
+
+# --- speaking aloud -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "voice"),
+    [("cmn-CN", "cmn"), ("zh-CN", "cmn"), ("en-US", "en-us"), ("", "en-us")],
+)
+def test_espeak_voice_follows_the_say_language(language: str, voice: str) -> None:
+    assert espeak_voice(language) == voice
+
+
+def test_speak_is_skipped_without_espeak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    assert find_espeak() is None
+
+
+def test_speak_runs_espeak_with_the_voice_for_the_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spoken = tmp_path / "spoken.txt"
+    program = tmp_path / "espeak-ng"
+    program.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" >> {spoken}\n")
+    program.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    speaker = find_espeak()
+    assert speaker is not None
+    speaker("您好", "cmn-CN")
+    speaker("Hello", "en-US")
+
+    assert spoken.read_text().splitlines() == ["-v", "cmn", "您好", "-v", "en-us", "Hello"]
+
+
+def test_a_call_speaks_every_prompt_it_prints(app: Flask, heard: Heard) -> None:
+    spoken: list[tuple[str, str]] = []
+    call = PhoneCall(
+        BASE_URL,
+        CALLER,
+        FlaskTransport(app.test_client()),
+        SignatureChecker(AUTH_TOKEN),
+        ScriptedCaller.from_text("9"),
+        Transcript(speaker=lambda text, language: spoken.append((text, language))),
+    )
+
+    call.run()
+
+    printed = [line for line in call.transcript.lines if line.startswith("hotline: ")]
+    assert [f"hotline: {text}" for text, _ in spoken] == printed
+    assert [language for _, language in spoken] == ["cmn-CN", "cmn-CN", "en-US", "en-US"]
