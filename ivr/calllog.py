@@ -138,6 +138,8 @@ def _apply_progress(
         call.outcome, call.recording_url = CallOutcome.MESSAGE, str(detail["recording_url"])
         content.append(f"{event.node}: message recorded ({detail.get('duration_s', 0)} s)")
     elif kind == EventKind.MESSAGE_EMPTY:
+        # Offered a message and left none: nothing was resolved, whatever came before.
+        call.outcome = CallOutcome.ABANDONED
         content.append(f"{event.node}: no message left")
     elif kind == EventKind.CLOSED_BY_IVR and call.outcome is None:
         call.outcome = CallOutcome.SELF_SERVED

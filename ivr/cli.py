@@ -75,13 +75,24 @@ def worker() -> None:
     "--speak", is_flag=True, help="Also speak prompts aloud with espeak-ng, if installed."
 )
 @click.option(
-    "--press", default=None, help="Answers to give in turn, comma-separated (e.g. '1,#')."
+    "--press",
+    default=None,
+    help="Answers in turn, comma-separated: keys, words to say, empty for silence,"
+    " a/l/h in a queue (e.g. '1,,我家漏水了'). The caller hangs up when they run out.",
 )
-def call(url: str, caller: str, speak: bool, press: str | None) -> None:
+@click.option(
+    "--public-url",
+    default=None,
+    envvar="PUBLIC_BASE_URL",
+    help="The hotline's PUBLIC_BASE_URL, if it has one: requests are signed for it.",
+)
+def call(url: str, caller: str, speak: bool, press: str | None, public_url: str | None) -> None:
     """Phone the running hotline from this terminal, as Twilio would."""
     from ivr.phone import call_from_terminal
 
-    call_from_terminal(url, caller, speak=speak, scripted=press)
+    summary = call_from_terminal(url, caller, speak=speak, scripted=press, public_url=public_url)
+    if summary.problem:
+        sys.exit(1)
 
 
 @main.command()

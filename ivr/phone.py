@@ -333,11 +333,13 @@ class PhoneCall:
         transcript: Transcript,
         public_url: str | None = None,
         hotline_number: str = DEFAULT_HOTLINE_NUMBER,
+        account_sid: str = ACCOUNT_SID,
     ) -> None:
         self.base_url = url.rstrip("/")
         self.public_url = (public_url or "").rstrip("/")
         self.caller = caller
         self.hotline_number = hotline_number
+        self.account_sid = account_sid
         self.transport = transport
         self.signer = signer
         self.caller_input = caller_input
@@ -392,8 +394,9 @@ class PhoneCall:
         answer = self.transport.post(url, form, {"X-Twilio-Signature": signature})
         if answer.status == 403:
             raise HotlineRefusedError(
-                f"the hotline refused our signature on {url} (403): sign with the same"
-                " TWILIO_AUTH_TOKEN as the server, and pass its PUBLIC_BASE_URL if it has one"
+                f"the hotline refused our signature on {url} (403): use the server's"
+                " TWILIO_AUTH_TOKEN (or run from its folder, for the development token), and"
+                " --public-url with its PUBLIC_BASE_URL if it has one"
             )
         if not 200 <= answer.status < 300:
             raise HotlineRefusedError(f"the hotline answered {url} with HTTP {answer.status}")
@@ -412,7 +415,7 @@ class PhoneCall:
     def _call_params(self, status: str) -> list[tuple[str, str]]:
         """The parameters Twilio posts with every voice webhook of an inbound call."""
         return [
-            ("AccountSid", ACCOUNT_SID),
+            ("AccountSid", self.account_sid),
             ("ApiVersion", API_VERSION),
             ("CallSid", self.call_sid),
             ("CallStatus", status),
@@ -507,7 +510,7 @@ class PhoneCall:
         duration = min(speaking_seconds(message), verb.attr_int("maxLength", 3600))
         self.airtime_s += duration
         sid = new_sid("RE")
-        url = f"https://api.twilio.com/{API_VERSION}/Accounts/{ACCOUNT_SID}/Recordings/{sid}"
+        url = f"https://api.twilio.com/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{sid}"
         self.summary.recordings.append(url)
         params = [
             ("RecordingUrl", url),
@@ -634,6 +637,7 @@ def call_from_terminal(
         Transcript(out, find_espeak() if speak else None),
         public_url=public_url,
         hotline_number=settings.hotline_number,
+        account_sid=settings.twilio_account_sid or ACCOUNT_SID,
     )
     try:
         return _place(call)
