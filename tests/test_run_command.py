@@ -80,7 +80,9 @@ def hotline(tmp_path: Path) -> Iterator[str]:
 
 def post_signed(base: str, path: str, params: dict[str, str]) -> requests.Response:
     signature = SignatureChecker(TOKEN).sign(base + path, params)
-    return requests.post(base + path, data=params, headers={"X-Twilio-Signature": signature}, timeout=5)
+    return requests.post(
+        base + path, data=params, headers={"X-Twilio-Signature": signature}, timeout=5
+    )
 
 
 def test_ivr_run_answers_and_logs_a_call(hotline: str) -> None:
@@ -90,14 +92,25 @@ def test_ivr_run_answers_and_logs_a_call(hotline: str) -> None:
     assert post_signed(hotline, step, call_params("CArun1", Digits="2")).status_code == 200
     status = call_params("CArun1", CallStatus="completed", CallDuration="21")
     assert post_signed(hotline, "/voice/status", status).status_code == 200
-    assert requests.post(f"{hotline}/voice/incoming", data=call_params("CArun2"), timeout=5).status_code == 403
+    assert (
+        requests.post(
+            f"{hotline}/voice/incoming", data=call_params("CArun2"), timeout=5
+        ).status_code
+        == 403
+    )
 
     def logged() -> dict[str, Any] | None:
         response = requests.get(
-            f"{hotline}/api/calls/CArun1", headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=2
+            f"{hotline}/api/calls/CArun1",
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+            timeout=2,
         )
         body: dict[str, Any] = response.json()
         return body if response.ok and body["status"] == "completed" else None
 
     call = wait_for(logged, 30, "the worker to write the call log")
-    assert (call["category"], call["outcome"], call["duration_s"]) == ("complaint", "transferred", 21)
+    assert (call["category"], call["outcome"], call["duration_s"]) == (
+        "complaint",
+        "transferred",
+        21,
+    )
