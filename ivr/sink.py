@@ -71,7 +71,10 @@ class CallLogSink:
         return True
 
     def _enqueue_or_raise(self, payload: Payload) -> None:
-        self._queue.enqueue(RECORD_JOB, payload, **CALL_LOG_JOB)
+        # One pipeline, so enqueueing costs a single round trip to Redis.
+        with self.redis.pipeline() as pipe:
+            self._queue.enqueue(RECORD_JOB, payload, pipeline=pipe, **CALL_LOG_JOB)
+            pipe.execute()
 
 
 def start_spool_replayer(sink: CallLogSink, interval_s: float = 5.0) -> threading.Thread:

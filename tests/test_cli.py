@@ -28,7 +28,17 @@ def test_db_upgrade_creates_the_call_log(data_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output == f"database at the latest schema: sqlite:///{data_dir / 'ivr.sqlite3'}\n"
     engine = create_engine(f"sqlite:///{data_dir / 'ivr.sqlite3'}")
-    assert sorted(inspect(engine).get_table_names()) == ["alembic_version", "call_events", "calls"]
+    assert sorted(inspect(engine).get_table_names()) == [
+        "alembic_version",
+        "call_events",
+        "callbacks",
+        "calls",
+        "outbound_messages",
+        "residents",
+        "ticket_log",
+        "tickets",
+        "units",
+    ]
     engine.dispose()
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Enum, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ivr.models.base import Base, enum_column
 
 
 class CallStatus(StrEnum):
@@ -48,39 +49,6 @@ class CallOutcome(StrEnum):
     FAILED = "failed"  # never connected (busy, failed, no answer)
 
 
-def _enum(enum: type[StrEnum], length: int = 24) -> Enum:
-    return Enum(
-        enum,
-        native_enum=False,
-        create_constraint=False,
-        length=length,
-        values_callable=lambda members: [m.value for m in members],
-    )
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC in Python on every backend (SQLite stores no zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; use UTC")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012 - SQLAlchemy reads it here
-
-
 class Call(Base):
     """One row of the call register: who called, about what, and how it ended."""
 
@@ -95,16 +63,20 @@ class Call(Base):
     caller_name: Mapped[str | None] = mapped_column(String(128))
     unit: Mapped[str | None] = mapped_column(String(64))
     locale: Mapped[str] = mapped_column(String(16), default="zh-CN")
-    category: Mapped[CallCategory | None] = mapped_column(_enum(CallCategory), index=True)
+    category: Mapped[CallCategory | None] = mapped_column(enum_column(CallCategory), index=True)
     content: Mapped[str] = mapped_column(Text, default="")
-    outcome: Mapped[CallOutcome | None] = mapped_column(_enum(CallOutcome), index=True)
+    outcome: Mapped[CallOutcome | None] = mapped_column(enum_column(CallOutcome), index=True)
     handler: Mapped[str | None] = mapped_column(String(64))
     follow_up: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[CallStatus] = mapped_column(_enum(CallStatus), default=CallStatus.IN_PROGRESS)
+    status: Mapped[CallStatus] = mapped_column(
+        enum_column(CallStatus), default=CallStatus.IN_PROGRESS
+    )
     duration_s: Mapped[int | None]
     queue: Mapped[str | None] = mapped_column(String(32))
     recording_url: Mapped[str | None] = mapped_column(String(512))
     greeting_ms: Mapped[float | None]
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id", ondelete="SET NULL"))
+    satisfaction: Mapped[int | None]  # R9: 1 satisfied, 2 average, 3 dissatisfied
 
     events: Mapped[list[CallEventRow]] = relationship(
         back_populates="call", order_by="[CallEventRow.at, CallEventRow.seq, CallEventRow.id]"

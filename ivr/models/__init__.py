@@ -1,0 +1,34 @@
+"""SQLAlchemy 2 models: the call log, residents, tickets and what we send out."""
+
+from ivr.models.base import Base, UTCDateTime
+from ivr.models.calls import Call, CallCategory, CallEventRow, CallOutcome, CallStatus
+from ivr.models.outbound import (
+    Callback,
+    CallbackStatus,
+    MessageStatus,
+    OutboundMessage,
+)
+from ivr.models.residents import Resident, Unit, unit_label
+from ivr.models.tickets import Ticket, TicketKind, TicketLog, TicketPriority, TicketStatus
+
+__all__ = [
+    "Base",
+    "Call",
+    "CallCategory",
+    "CallEventRow",
+    "CallOutcome",
+    "CallStatus",
+    "Callback",
+    "CallbackStatus",
+    "MessageStatus",
+    "OutboundMessage",
+    "Resident",
+    "Ticket",
+    "TicketKind",
+    "TicketLog",
+    "TicketPriority",
+    "TicketStatus",
+    "UTCDateTime",
+    "Unit",
+    "unit_label",
+]
