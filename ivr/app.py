@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app, jsonify, send_from_directory
@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ivr.clock import Clock, SystemClock
 from ivr.config import Settings, load_settings
 from ivr.db import Database
+from ivr.directory import Directory, DirectoryCache, start_directory_refresher
 from ivr.events import EventSink
 from ivr.flows import default_flow_path, load_flow, validate_flow
 from ivr.flows.engine import FlowEngine
@@ -22,6 +23,8 @@ from ivr.prompts import load_catalogues
 from ivr.redis_link import EmbeddedRedis, connect
 from ivr.sink import CallLogSink, start_spool_replayer
 from ivr.spool import Spool
+from ivr.telephony import Telephony, TwilioTransport, build_telephony
+from ivr.ticket_numbers import TicketNumbers
 from ivr.twiml import SignatureChecker, render
 
 
@@ -37,7 +40,9 @@ class Services:
     engine: FlowEngine
     signatures: SignatureChecker
     fallback_twiml: str
+    telephony: Telephony
     embedded_redis: EmbeddedRedis | None = None
+    directory: DirectoryCache = field(default_factory=DirectoryCache)
 
 
 def services() -> Services:
@@ -52,14 +57,21 @@ def _redis(settings: Settings) -> tuple[Redis, EmbeddedRedis | None]:
     return connect(embedded.url, settings.redis_timeout_s), embedded
 
 
-def build_services(settings: Settings, clock: Clock, sink: EventSink | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    clock: Clock,
+    sink: EventSink | None = None,
+    telephony_http: TwilioTransport | None = None,
+) -> Services:
     catalogues = load_catalogues(settings.prompts_dir)
     if settings.default_locale not in catalogues:
         raise ValueError(f"HOTLINE_LOCALE {settings.default_locale!r} has no prompts file")
     flow = load_flow(default_flow_path())
     validate_flow(flow, catalogues)
-    engine = FlowEngine(flow, catalogues, settings, clock)
     redis, embedded = _redis(settings)
+    directory = DirectoryCache()
+    numbers = TicketNumbers(redis)
+    engine = FlowEngine(flow, catalogues, settings, clock, lookup=directory.lookup, numbers=numbers)
     spool = Spool(settings.spool_dir)
     return Services(
         settings=settings,
@@ -68,24 +80,29 @@ def build_services(settings: Settings, clock: Clock, sink: EventSink | None = No
         redis=redis,
         sink=sink or CallLogSink(redis, spool, settings.redis_retry_after_s),
         engine=engine,
+        directory=directory,
         signatures=SignatureChecker(settings.twilio_auth_token),
         fallback_twiml=render(engine.fallback("/voice/fallback?stage=recorded")),
+        telephony=build_telephony(settings, clock, telephony_http),
         embedded_redis=embedded,
     )
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
-    """Build the hotline. `overrides` replaces settings fields, plus `clock` and `sink`."""
+    """Build the hotline. `overrides` replaces settings fields, plus `clock`, `sink`
+    and `telephony_http` (the transport under the Twilio REST client)."""
     options = dict(overrides or {})
     clock: Clock = options.pop("clock", None) or SystemClock()
     sink: EventSink | None = options.pop("sink", None)
+    telephony_http: TwilioTransport | None = options.pop("telephony_http", None)
     replay_spool: bool = options.pop("replay_spool", False)
     settings = load_settings().with_overrides(**options)
 
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key, JSON_AS_ASCII=False)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions["ivr"] = build_services(settings, clock, sink)
+    app.extensions["ivr"] = build_services(settings, clock, sink, telephony_http)
+    refresh_directory(app)
     if settings.trusted_proxies:
         proxies = settings.trusted_proxies
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -94,10 +111,19 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     _register(app)
     if replay_spool and isinstance(app.extensions["ivr"].sink, CallLogSink):
         start_spool_replayer(app.extensions["ivr"].sink)
+    if replay_spool:
+        start_directory_refresher(app.extensions["ivr"].directory, app.extensions["ivr"].db)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     return app
+
+
+def refresh_directory(app: Flask | None = None) -> Directory:
+    """Reload the callers' directory now; the old snapshot stays if the database fails."""
+    found: Services = (app or current_app).extensions["ivr"]
+    found.directory.refresh(found.db)
+    return found.directory.current
 
 
 def _register(app: Flask) -> None:

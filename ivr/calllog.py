@@ -12,27 +12,16 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ivr.db import insert_ignoring_duplicates
 from ivr.events import CallEvent, EventKind
 from ivr.models import Call, CallCategory, CallEventRow, CallOutcome, CallStatus
 
 log = logging.getLogger(__name__)
 
 FAILED_STATUSES = {CallStatus.BUSY, CallStatus.FAILED, CallStatus.NO_ANSWER, CallStatus.CANCELED}
-
-
-def _insert_ignoring_duplicates(
-    session: Session, table: Table, rows: list[dict[str, Any]], key: str
-) -> int:
-    if not rows:
-        return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(rows).on_conflict_do_nothing(index_elements=[key])
-    return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _placeholder(sid: str, events: Iterable[CallEvent]) -> dict[str, Any]:
@@ -65,9 +54,9 @@ def record_events(session: Session, events: Sequence[CallEvent]) -> int:
     for event in events:
         by_call.setdefault(event.call_sid, []).append(event)
     placeholders = [_placeholder(sid, evs) for sid, evs in by_call.items()]
-    _insert_ignoring_duplicates(session, Call.__table__, placeholders, "call_sid")  # type: ignore[arg-type]
+    insert_ignoring_duplicates(session, Call.__table__, placeholders, "call_sid")  # type: ignore[arg-type]
     rows = [_event_row(e) for e in events]
-    added = _insert_ignoring_duplicates(session, CallEventRow.__table__, rows, "dedupe_key")  # type: ignore[arg-type]
+    added = insert_ignoring_duplicates(session, CallEventRow.__table__, rows, "dedupe_key")  # type: ignore[arg-type]
     for sid in by_call:
         refresh_call(session, sid)
     return added
@@ -107,6 +96,8 @@ def _apply(call: Call, event: CallEventRow, content: list[str]) -> None:
     elif kind == EventKind.LANGUAGE:
         call.locale = str(detail.get("locale", call.locale))
         content.append(f"{event.node}: language {call.locale}")
+    elif kind == EventKind.CHOICE and detail.get("field"):
+        content.append(f"{event.node}: entered {detail.get('digits')}")
     elif kind == EventKind.CHOICE:
         content.append(
             f"{event.node}: pressed {detail.get('digits')} -> {detail.get('goto') or 'invalid'}"
@@ -119,6 +110,14 @@ def _apply(call: Call, event: CallEventRow, content: list[str]) -> None:
         content.append(f"{event.node}: {kind.replace('_', ' ')}")
     elif kind == EventKind.ROUTED:
         call.category = _category(detail.get("category"))
+    elif kind in {EventKind.IDENTIFIED, EventKind.UNIT_TYPED}:
+        _unit(call, detail)
+    elif kind == EventKind.DESCRIBED:
+        content.append(f"{event.node}: said “{detail.get('text')}”")
+    elif kind == EventKind.RATED:
+        call.satisfaction = (
+            int(detail["rating"]) if str(detail.get("rating")) in {"1", "2", "3"} else None
+        )
     else:
         _apply_progress(call, event, detail, content)
 
@@ -145,6 +144,20 @@ def _apply_progress(
         call.outcome = CallOutcome.SELF_SERVED
     elif kind == EventKind.STATUS:
         _status(call, event.at, detail)
+    elif kind == EventKind.TICKET_OPENED:
+        call.outcome = CallOutcome.SELF_SERVED
+        call.category = _category(detail.get("kind")) or call.category
+        call.unit = str(detail.get("ul") or call.unit or "")[:64] or None
+        content.append(f"{event.node}: {detail.get('kind')} ticket {detail.get('number')}")
+    elif kind == EventKind.DIAL_RESULT:
+        content.append(f"{event.node}: on-call rung {detail.get('rung')} {detail.get('status')}")
+
+
+def _unit(call: Call, detail: dict[str, Any]) -> None:
+    if detail.get("unit"):
+        call.unit = str(detail["unit"])[:64]
+    resident = detail.get("resident_id")
+    call.resident_id = int(resident) if isinstance(resident, int) else call.resident_id
 
 
 def _started(call: Call, at: datetime, detail: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -146,6 +147,51 @@ def replay() -> None:
         sink = services().sink
         count = sink.replay_spool() if hasattr(sink, "replay_spool") else 0
     click.echo(f"replayed {count} spooled batches")
+
+
+@main.group()
+def residents() -> None:
+    """The residents registry (一户一档) callers are recognised by."""
+
+
+@residents.command(name="import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_residents_file(csv_file: Path) -> None:
+    """Add or update residents from a CSV file.
+
+    CSV_FILE is UTF-8 with the header building,unit,room,name,phone,language. Every row
+    is checked first: one bad row and nothing is imported.
+    """
+    from ivr.db import upgrade as migrate
+    from ivr.residents import RegistryImportError, import_residents, registry_session
+
+    settings = load_settings()
+    migrate(settings.database_url)
+    try:
+        with registry_session(settings.database_url) as session:
+            report = import_residents(session, csv_file)
+    except RegistryImportError as refused:
+        for problem in refused.problems:
+            click.echo(problem, err=True)
+        click.echo(f"nothing was imported from {csv_file.name}", err=True)
+        sys.exit(1)
+    click.echo(f"imported {csv_file.name}: {report.summary()}")
+
+
+@residents.command(name="demo")
+def load_demo_residents() -> None:
+    """Load the built-in demo estate.
+
+    Its residents include +8613800138000, the caller ID `ivr call` presents.
+    """
+    from ivr.db import upgrade as migrate
+    from ivr.residents import load_demo_estate, registry_session
+
+    settings = load_settings()
+    migrate(settings.database_url)
+    with registry_session(settings.database_url) as session:
+        report = load_demo_estate(session)
+    click.echo(f"demo estate loaded: {report.summary()}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field, replace
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -58,6 +58,29 @@ class BusinessHours:
         return f"{self.opens:%H:%M}-{self.closes:%H:%M}"
 
 
+def parse_holidays(text: str) -> frozenset[date]:
+    """`2026-10-01,2026-10-02`, or `@path` to a file with one ISO date per line (# comments)."""
+    if text.startswith("@"):
+        text = ",".join(
+            line.split("#", 1)[0]
+            for line in Path(text[1:]).read_text(encoding="utf-8").splitlines()
+        )
+    days = [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
+    try:
+        return frozenset(date.fromisoformat(day) for day in days)
+    except ValueError as exc:
+        raise ConfigError(f"HOTLINE_HOLIDAYS must list dates like 2026-10-01: {exc}") from exc
+
+
+def env_numbers(name: str) -> tuple[str, ...]:
+    """Comma-separated E.164 phone numbers."""
+    numbers = tuple(part.strip() for part in env_str(name).split(",") if part.strip())
+    for number in numbers:
+        if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
+            raise ConfigError(f"{name}: {number!r} is not a phone number in E.164 form (+86...)")
+    return numbers
+
+
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -96,6 +119,10 @@ class Settings:
     default_locale: str
     prompts_dir: Path
     spool_dir: Path
+    holidays: frozenset[date] = frozenset()
+    closed: bool = False
+    oncall_ladder: tuple[str, ...] = ()
+    escalation_contacts: tuple[str, ...] = ()
     redis_timeout_s: float = 0.25
     redis_retry_after_s: float = 2.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -129,6 +156,10 @@ def load_settings() -> Settings:
         default_locale=env_str("HOTLINE_LOCALE", "zh-CN"),
         prompts_dir=Path(env_str("IVR_PROMPTS_DIR") or PROJECT_ROOT / "prompts"),
         spool_dir=data_dir / "spool",
+        holidays=parse_holidays(env_str("HOTLINE_HOLIDAYS")),
+        closed=env_bool("HOTLINE_CLOSED"),
+        oncall_ladder=env_numbers("ONCALL_LADDER"),
+        escalation_contacts=env_numbers("ESCALATION_CONTACTS"),
     )
     check_production(settings)
     return settings

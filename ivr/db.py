@@ -8,7 +8,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.config import PROJECT_ROOT
@@ -48,6 +49,24 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def insert_ignoring_duplicates(
+    session: Session, table: Table, rows: list[dict[str, Any]], key: str
+) -> int:
+    """Insert rows whose `key` is not stored yet; returns how many were new."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(table)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[key])
+        # Without it SQLAlchemy 2.1 reports -1 for an INSERT on PostgreSQL (psycopg).
+        .execution_options(preserve_rowcount=True)
+    )
+    return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
 
 
 def alembic_config(url: str) -> Config:

@@ -32,6 +32,16 @@ class EventKind(StrEnum):
     CLOSED_BY_IVR = "closed_by_ivr"
     STATUS = "status"
     FALLBACK = "fallback"
+    IDENTIFIED = "identified"
+    UNIT_TYPED = "unit_typed"
+    DESCRIBED = "described"
+    RECORDING = "recording"
+    TRANSCRIPTION = "transcription"
+    SLOT_CHOSEN = "slot_chosen"
+    TICKET_OPENED = "ticket_opened"
+    DIAL_RESULT = "dial_result"
+    STATUS_TOLD = "status_told"
+    RATED = "rated"
 
 
 @dataclass(frozen=True)

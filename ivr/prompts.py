@@ -11,7 +11,27 @@ from typing import Any
 import yaml
 
 # Placeholders a prompt may use; the values come from settings at start-up.
-KNOWN_PLACEHOLDERS = frozenset({"hotline_name", "hotline_number", "business_hours"})
+KNOWN_PLACEHOLDERS = frozenset(
+    {
+        "hotline_name",
+        "hotline_number",
+        "business_hours",
+        # learned during the call
+        "unit_label",
+        "building",
+        "room",
+        "ticket_number",
+        "slot",
+        "digit",
+        "count",
+        "kind_label",
+        "status_label",
+        # text messages
+        "number",
+        "when",
+        "role",
+    }
+)
 
 
 class PromptError(ValueError):

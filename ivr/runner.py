@@ -16,6 +16,7 @@ from honcho.manager import Manager
 from ivr.config import Settings, load_settings
 from ivr.db import upgrade
 from ivr.redis_link import EmbeddedRedis
+from ivr.residents import ImportReport, load_demo_estate_if_empty, registry_session
 
 
 def web_command(port: int, workers: int) -> str:
@@ -33,7 +34,9 @@ def run_hotline(port: int, workers: int) -> int:
     if embedded:
         env["REDIS_URL"] = embedded.url
     upgrade(settings.database_url)
-    _introduce(settings, port, embedded)
+    with registry_session(settings.database_url) as session:
+        demo = load_demo_estate_if_empty(session)
+    _introduce(settings, port, embedded, demo)
     manager = Manager()
     manager.add_process("web", web_command(port, workers), env=env)
     manager.add_process("worker", worker_command(), env=env)
@@ -45,7 +48,9 @@ def run_hotline(port: int, workers: int) -> int:
     return int(manager.returncode or 0)
 
 
-def _introduce(settings: Settings, port: int, embedded: EmbeddedRedis | None) -> None:
+def _introduce(
+    settings: Settings, port: int, embedded: EmbeddedRedis | None, demo: ImportReport | None
+) -> None:
     redis = f"embedded ({embedded.url})" if embedded else settings.redis_url
     click.echo(
         "\n".join(
@@ -54,6 +59,7 @@ def _introduce(settings: Settings, port: int, embedded: EmbeddedRedis | None) ->
                 f"  database  {settings.database_url}",
                 f"  redis     {redis}",
                 f"  hours     {settings.business_hours} {settings.timezone.key}",
+                *_demo_lines(demo),
                 f"  try it    ivr call --url http://127.0.0.1:{port}",
                 f"  call log  curl -H 'Authorization: Bearer {settings.api_token}' "
                 f"http://127.0.0.1:{port}/api/calls",
@@ -61,3 +67,13 @@ def _introduce(settings: Settings, port: int, embedded: EmbeddedRedis | None) ->
             ]
         )
     )
+
+
+def _demo_lines(demo: ImportReport | None) -> list[str]:
+    """Said only when this start loaded the demo estate into an empty registry."""
+    if demo is None:
+        return []
+    return [
+        f"  residents registry was empty: demo estate loaded ({demo.residents_created}"
+        f" residents, {demo.units_created} units); add yours: ivr residents import FILE.csv"
+    ]

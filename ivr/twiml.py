@@ -42,7 +42,7 @@ def _gather(response: VoiceResponse, verb: Gather) -> None:
         action=verb.action,
         method="POST",
         timeout=verb.timeout_s,
-        num_digits=verb.num_digits,
+        num_digits=verb.num_digits or None,
         language=verb.language,
         speech_timeout="auto",
         hints=verb.hints or None,

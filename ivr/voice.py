@@ -16,7 +16,8 @@ from werkzeug.exceptions import HTTPException
 
 from ivr.app import services
 from ivr.events import CallEvent, EventKind
-from ivr.flows.engine import CallState, Recording, Reply, Turn
+from ivr.flows.engine import Caller, CallState, Recording, Reply, Turn
+from ivr.flows.speech import clean_speech
 from ivr.twiml import render
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ def _state(args: Mapping[str, str]) -> CallState:
         seq=_count(args.get("seq")),
         no_input=_count(args.get("ni")),
         no_match=_count(args.get("nm")),
+        data=CallState.remembered_from(args),
     )
 
 
@@ -112,7 +114,11 @@ def _call_sid() -> str:
     return request.form.get("CallSid", "")[:64]
 
 
-def _caller() -> dict[str, str]:
+def _caller() -> Caller:
+    return Caller(_call_sid(), request.form.get("From", "")[:32])
+
+
+def _call_details() -> dict[str, str]:
     form = request.form
     return {
         "from": form.get("From", "")[:32],
@@ -120,19 +126,18 @@ def _caller() -> dict[str, str]:
         "caller_name": form.get("CallerName", "")[:128],
         "direction": form.get("Direction", "")[:32],
         "forwarded_from": form.get("ForwardedFrom", "")[:32],
-        "locale": services().settings.default_locale,
     }
 
 
 @voice.post("/incoming")
 def incoming() -> Response:
-    return _answer(services().engine.answer(_call_sid(), _caller()))
+    return _answer(services().engine.answer(_caller(), _call_details()))
 
 
 @voice.post("/step")
 def step() -> Response:
     reply = Reply.from_form(request.form)
-    return _answer(services().engine.step(_call_sid(), _state(request.args), reply))
+    return _answer(services().engine.step(_caller(), _state(request.args), reply))
 
 
 @voice.post("/queue/wait")
@@ -145,12 +150,43 @@ def queue_wait() -> Response:
 @voice.post("/queue/result")
 def queue_result() -> Response:
     result = request.form.get("QueueResult", "")[:32] or "unknown"
-    return _answer(services().engine.queue_result(_call_sid(), _state(request.args), result))
+    return _answer(services().engine.queue_result(_caller(), _state(request.args), result))
 
 
 @voice.post("/message")
 def message() -> Response:
-    return _answer(services().engine.message_left(_call_sid(), _state(request.args), _recording()))
+    return _answer(services().engine.recorded(_caller(), _state(request.args), _recording()))
+
+
+@voice.post("/dialed")
+def dialed() -> Response:
+    """The on-call ladder: Twilio tells us whether the engineer answered."""
+    status = request.form.get("DialCallStatus", "")[:32] or "failed"
+    return _answer(services().engine.dialed(_caller(), _state(request.args), status))
+
+
+@voice.post("/transcription")
+def transcription() -> Response:
+    """Twilio's transcription of a recorded description (English only, at Twilio's end)."""
+    sid, form = _call_sid(), request.form
+    text = clean_speech(form.get("TranscriptionText", ""))
+    recording_sid = form.get("RecordingSid", "")[:64]
+    if sid and recording_sid:
+        detail = {
+            "recording_sid": recording_sid,
+            "text": text,
+            "status": form.get("TranscriptionStatus", "")[:16],
+        }
+        key = f"{sid}:transcription:{recording_sid}"
+        now = services().clock.now()
+        _log_events(
+            [
+                CallEvent(
+                    sid, EventKind.TRANSCRIPTION, now, node="transcription", detail=detail, key=key
+                )
+            ]
+        )
+    return twiml(render([]))
 
 
 def _recording() -> Recording | None:

@@ -24,6 +24,7 @@ from ivr.app import create_app, services
 from ivr.clock import FrozenClock
 from ivr.db import upgrade
 from ivr.redis_link import EmbeddedRedis, connect_patient
+from ivr.telephony import RecordingHttpClient
 from tests.twilio_fake import TwilioFake
 from worker.queues import ALL_QUEUES
 from worker.runtime import HotlineWorker, use_app
@@ -133,6 +134,7 @@ def make_app(
             "twilio_auth_token": AUTH_TOKEN,
             "api_token": API_TOKEN,
             "clock": clock,
+            "telephony_http": RecordingHttpClient(),  # no test reaches the real Twilio
             **overrides,
         }
         app = create_app(options)
@@ -155,6 +157,14 @@ def services_of(app: Flask) -> Any:
 @pytest.fixture
 def app(make_app: Callable[..., Flask]) -> Flask:
     return make_app()
+
+
+@pytest.fixture
+def twilio_rest(app: Flask) -> RecordingHttpClient:
+    """What the app's Twilio REST client sent: `.requests`, and `.fail_next(...)` to refuse one."""
+    transport = services_of(app).telephony.http
+    assert isinstance(transport, RecordingHttpClient)
+    return transport
 
 
 @pytest.fixture

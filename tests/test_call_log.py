@@ -35,15 +35,12 @@ def event_count(app: Flask) -> int:
 
 
 def walk_a_complaint(twilio: TwilioFake, clock: FrozenClock, sid: str = "CA400") -> None:
+    """A caller says they want to complain, then hangs up while asked for their building."""
     twilio.answer(sid, caller="+8613912345678")
     clock.advance(seconds=8)
     twilio.follow(MENU_STEP, sid, SpeechResult="我要投诉噪音", Confidence="0.91")
     clock.advance(seconds=40)
-    twilio.follow(
-        "/voice/queue/result?node=complaint_queue&lang=zh-CN&seq=2&ni=0&nm=0",
-        sid,
-        QueueResult="hangup",
-    )
+    twilio.follow("/voice/step?node=ask_building&lang=zh-CN&seq=2&ni=0&nm=0&d.then=complaint_category", sid)
     clock.advance(seconds=1)
     twilio.post(
         "/voice/status",
@@ -66,11 +63,10 @@ def test_a_walked_call_is_registered_with_its_events(
         "completed",
         49,
     )
-    assert call.queue == "complaint"
+    assert call.queue is None
     assert call.content == (
         "main_menu: said “我要投诉噪音” -> complaint\n"
-        "complaint_queue: to the complaint queue\n"
-        "complaint_queue: left queue (hangup)"
+        "ask_building: no input"
     )
     assert call.greeting_ms is not None
     assert call.greeting_ms > 0
@@ -99,12 +95,12 @@ def test_events_arriving_out_of_order_converge(
     assert call_record(app, "CA401").outcome == "abandoned"
     clock.advance(seconds=-30)
     twilio.answer("CA401")
-    twilio.follow(MENU_STEP, "CA401", Digits="3")
+    twilio.follow(MENU_STEP, "CA401", SpeechResult="我要咨询，转人工")
     run_jobs()
     call = call_record(app, "CA401")
     assert (call.caller_number, call.category, call.outcome, call.status) == (
         "+8613800138000",
-        "inquiry",
+        None,
         "transferred",
         "completed",
     )

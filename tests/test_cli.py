@@ -55,7 +55,7 @@ def test_flows_command_validates(data_dir: Path) -> None:
     result = CliRunner().invoke(main, ["flows"])
     assert (result.exit_code, result.output) == (
         0,
-        "flow main: 18 nodes, locales en-US, zh-CN: OK\n",
+        "flow main: 57 nodes, locales en-US, zh-CN: OK\n",
     )
 
 

@@ -114,7 +114,10 @@ def _flow_with(tmp_path: Path, change: dict[str, object]) -> Path:
             {"nodes.main_menu.options.1": {"goto": "nowhere"}},
             "main_menu: 1 goes to unknown node 'nowhere'",
         ),
-        ({"nodes.main_menu.retries": 0}, "main_menu: a menu needs a retry limit of at least 1"),
+        (
+            {"nodes.main_menu.retries": 0},
+            "main_menu: a menu node needs a retry limit of at least 1",
+        ),
         ({"nodes.main_menu.exhausted": None}, "main_menu: a menu node needs 'exhausted'"),
         ({"nodes.welcome.prompts": ["main.nothing"]}, "prompt 'main.nothing' is missing in zh-CN"),
         ({"nodes.goodbye.type": "whisper"}, "node 'goodbye': type must be one of"),

@@ -56,10 +56,11 @@ def menu(seq: int = 1, ni: int = 0, nm: int = 0) -> list[Verb]:
 
 
 def enqueue(queue: str, seq: int = 2) -> Verb:
+    node = "general_queue" if queue == "general" else f"{queue}_queue"
     return Verb(
         "Enqueue",
         {
-            "action": f"/voice/queue/result?node={queue}_queue&lang=zh-CN&seq={seq}&ni=0&nm=0",
+            "action": f"/voice/queue/result?node={node}&lang=zh-CN&seq={seq}&ni=0&nm=0",
             "method": "POST",
             "waitUrl": "/voice/queue/wait?lang=zh-CN",
             "waitUrlMethod": "POST",
@@ -86,35 +87,28 @@ def test_the_greeting_is_the_first_thing_a_caller_hears(twilio: TwilioFake) -> N
     assert twilio.answer("CA100") == [say(GREETING), *menu()]
 
 
+# Where each main-menu key leads: what is said first, and the question asked next.
 ROUTES = [
-    (
-        "1",
-        [
-            say("您选择了报修服务。如遇燃气泄漏或火情，请立即离开现场并拨打119。"),
-            say("我们将为您转接维修受理人员，请稍候。"),
-        ],
-        "repair",
-    ),
-    (
-        "2",
-        [
-            say("对不起，给您添麻烦了，我们代表物业公司向您致歉。"),
-            say("请稍候，我们为您转接客服专员，认真听取您的意见。"),
-        ],
-        "complaint",
-    ),
-    ("3", [say("您选择了咨询服务。"), say("请稍候，我们为您转接客服人员解答。")], "inquiry"),
-    ("0", [say("正在为您转接人工客服，请稍候。")], "general"),
+    ("1", "您选择了报修服务。如遇燃气泄漏或火情，请立即离开现场并拨打119。", "repair_menu"),
+    ("2", "对不起，给您添麻烦了，我们代表物业公司向您致歉。", "ask_building"),
+    ("3", "您选择了咨询服务。", "inquiry_menu"),
 ]
 
 
-@pytest.mark.parametrize(("digits", "spoken", "queue"), ROUTES)
-def test_each_key_routes_to_its_queue_in_office_hours(
-    twilio: TwilioFake, digits: str, spoken: list[Verb], queue: str
+@pytest.mark.parametrize(("digits", "first_words", "next_question"), ROUTES)
+def test_each_key_routes_to_its_service(
+    twilio: TwilioFake, digits: str, first_words: str, next_question: str
 ) -> None:
     twilio.answer("CA101")
     verbs = twilio.follow(MENU_STEP.format(seq=1, ni=0, nm=0), "CA101", Digits=digits)
-    assert verbs == [*spoken, enqueue(queue)]
+    assert verbs[0] == say(first_words)
+    assert [v.tag for v in verbs[1:]] == ["Gather", "Redirect"]
+    assert verbs[1].attrs["action"].startswith(f"/voice/step?node={next_question}&")
+
+
+def test_zero_reaches_a_person_in_office_hours(twilio: TwilioFake) -> None:
+    verbs = twilio.follow(MENU_STEP.format(seq=1, ni=0, nm=0), "CA101", Digits="0")
+    assert verbs == [say("正在为您转接人工客服，请稍候。"), enqueue("general")]
 
 
 def test_complaints_open_with_the_apology(twilio: TwilioFake) -> None:
@@ -124,28 +118,31 @@ def test_complaints_open_with_the_apology(twilio: TwilioFake) -> None:
 
 
 @pytest.mark.parametrize(
-    ("speech", "queue"),
+    ("speech", "route"),
     [
-        ("我家厨房漏水了", "repair"),
-        ("电梯坏了，快来修", "repair"),
-        ("我要投诉保安的态度", "complaint"),
-        ("维修不及时，我要投诉", "complaint"),
-        ("请问物业费怎么交", "inquiry"),
+        ("我家厨房漏水了", "repair_menu"),
+        ("电梯坏了，快来修", "repair_menu"),
+        ("我要投诉保安的态度", "ask_building"),
+        ("维修不及时，我要投诉", "ask_building"),
+        ("请问物业费怎么交", "inquiry_menu"),
         ("转人工", "general"),
-        ("I have a leak in the bathroom", "repair"),
-        ("I want to make a complaint", "complaint"),
+        ("I have a leak in the bathroom", "repair_menu"),
+        ("I want to make a complaint", "ask_building"),
         ("Can I talk to a person please", "general"),
-        ("一", "repair"),
-        ("Two.", "complaint"),
+        ("一", "repair_menu"),
+        ("Two.", "ask_building"),
     ],
 )
 def test_speech_is_classified_into_the_same_routes(
-    twilio: TwilioFake, speech: str, queue: str
+    twilio: TwilioFake, speech: str, route: str
 ) -> None:
     verbs = twilio.follow(
         MENU_STEP.format(seq=1, ni=0, nm=0), "CA103", SpeechResult=speech, Confidence="0.87"
     )
-    assert verbs[-1] == enqueue(queue)
+    if route == "general":
+        assert verbs[-1] == enqueue("general")
+    else:
+        assert verbs[-1].text.startswith(f"/voice/step?node={route}&")
 
 
 def test_no_input_and_invalid_input_reprompt_politely_and_are_counted_apart(
@@ -202,7 +199,7 @@ def test_nine_switches_to_english_and_back(twilio: TwilioFake) -> None:
 
 
 def test_leaving_the_queue_unserved_offers_a_message(twilio: TwilioFake) -> None:
-    url = "/voice/queue/result?node=repair_queue&lang=zh-CN&seq=2&ni=0&nm=0"
+    url = "/voice/queue/result?node=general_queue&lang=zh-CN&seq=2&ni=0&nm=0"
     assert twilio.follow(url, "CA110", QueueResult="leave") == [
         say(MESSAGE_OFFER),
         *record("take_message", 3),

@@ -4,15 +4,88 @@ from __future__ import annotations
 
 from typing import Any
 
-from ivr.app import services
+from ivr.app import Services, services
 from ivr.calllog import record_events
 from ivr.events import CallEvent
-from worker.runtime import in_app_context
+from ivr.follow_up import follow_up_events
+from ivr.models import Ticket
+from ivr.outbox import deliver_sms, enqueue_sms_delivery
+from ivr.tickets import (
+    FollowUps,
+    escalate_if_due,
+    flag_service_levels,
+    stale_pending_messages,
+    tickets_needing_attention,
+)
+from worker.queues import TICKETS_JOB, tickets_queue
+from worker.runtime import in_app_context, job_will_retry
 
 
 @in_app_context
 def record_call_events(payload: list[dict[str, Any]]) -> int:
-    """Write a webhook's events to the call log; returns how many were new."""
+    """Write a webhook's events to the call log and act on them; returns how many were new."""
+    found = services()
     events = [CallEvent.from_dict(item) for item in payload]
-    with services().db.session() as session:
-        return record_events(session, events)
+    with found.db.session() as session:
+        added = record_events(session, events)
+        follow = follow_up_events(session, events, found.settings, found.engine.catalogues)
+    hand_on(found, follow)
+    return added
+
+
+@in_app_context
+def send_sms(message_id: int) -> str | None:
+    """Send one outbox SMS at most once; returns the status it ended in (None: no such row)."""
+    found = services()
+    status = deliver_sms(
+        found.db, found.telephony, found.clock, message_id, may_retry=job_will_retry()
+    )
+    return status.value if status else None
+
+
+@in_app_context
+def escalate_complaint(ticket_id: int) -> int:
+    """Scheduled at a complaint's escalation time; returns its level afterwards."""
+    found = services()
+    now = found.clock.now()
+    with found.db.session() as session:
+        ticket = session.get(Ticket, ticket_id, with_for_update=True)
+        if ticket is None:
+            return 0
+        follow = escalate_if_due(session, ticket, now, found.settings, found.engine.catalogues)
+        level = ticket.escalation_level
+    hand_on(found, follow)
+    return level
+
+
+@in_app_context
+def sweep_deadlines() -> int:
+    """Every minute: escalations that are due, tickets about to miss or past their deadline,
+    and SMS rows that never reached the queue. The safety net under the scheduled jobs."""
+    found = services()
+    now = found.clock.now()
+    follow = FollowUps()
+    with found.db.session() as session:
+        tickets = list(tickets_needing_attention(session, now))
+        for ticket in tickets:
+            for step in (escalate_if_due, flag_service_levels):
+                done = step(session, ticket, now, found.settings, found.engine.catalogues)
+                follow.sms += done.sms
+        follow.sms += stale_pending_messages(session, now)
+    hand_on(found, follow)
+    return len(tickets)
+
+
+def hand_on(found: Services, follow: FollowUps) -> None:
+    """After the commit: SMS to send now, escalations to run when they fall due."""
+    for message_id in follow.sms:
+        enqueue_sms_delivery(found.redis, message_id)
+    queue = tickets_queue(found.redis)
+    for ticket_id, when in follow.escalations:
+        queue.enqueue_at(
+            when,
+            escalate_complaint,
+            ticket_id,
+            job_id=f"escalate-{ticket_id}-{when:%Y%m%d%H%M}",
+            **TICKETS_JOB,
+        )

@@ -7,7 +7,7 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 
 from flask import Flask, has_app_context
-from rq import SimpleWorker
+from rq import SimpleWorker, get_current_job
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -41,6 +41,12 @@ def in_app_context(job: Callable[P, R]) -> Callable[P, R]:
             return job(*args, **kwargs)
 
     return run
+
+
+def job_will_retry() -> bool:
+    """True when RQ will run the current job again if it raises (retries are left)."""
+    job = get_current_job()
+    return job is not None and job.should_retry
 
 
 class HotlineWorker(SimpleWorker):

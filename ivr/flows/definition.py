@@ -11,6 +11,20 @@ A flow is a graph of named nodes. Node types:
   goes who leaves the queue unserved.
 - ``message``: speak prompts and record a message, then go to ``next``.
 - ``hangup``: speak prompts and end the call.
+- ``set``: remember values for the rest of the call (``set``), then go to ``next``.
+- ``identify``: look the caller ID up in the residents registry; ``known`` or ``unknown``.
+- ``collect``: read keypad digits (ending with #) into ``save_as``, then go to ``next``.
+- ``lookup_unit``: find the unit typed on the keypad in the registry, then go to ``next``.
+- ``describe``: take a spoken description into ``save_as``; silence goes to ``exhausted``.
+- ``record``: record the caller (a description or an account), then go to ``next``.
+- ``appointment``: offer visit slots inside working hours, then go to ``next``.
+- ``ticket``: number a repair order or complaint, read the number back, go to ``next``.
+- ``dial``: ring the on-call ladder; ``next`` when someone answers, ``exhausted`` when nobody does.
+- ``status``: tell the caller the status of their open orders, then go to ``next``.
+- ``rating``: ask for a 1-3 satisfaction rating (optional), then go to ``next``.
+
+A target written ``$name`` is read from the call's remembered values (set with ``set``),
+so a shared sub-flow such as unit confirmation can return to whoever called it.
 """
 
 from __future__ import annotations
@@ -23,8 +37,41 @@ from typing import Any
 import yaml
 
 REPEAT = "repeat"  # an option target: say the same menu again, no failure counted
-NODE_TYPES = ("say", "menu", "hours", "language", "queue", "message", "hangup")
-INTERACTIVE = frozenset({"menu", "queue", "message", "hangup"})  # these end a TwiML response
+NODE_TYPES = (
+    "say",
+    "menu",
+    "hours",
+    "language",
+    "queue",
+    "message",
+    "hangup",
+    "set",
+    "identify",
+    "collect",
+    "lookup_unit",
+    "describe",
+    "record",
+    "appointment",
+    "ticket",
+    "dial",
+    "status",
+    "rating",
+)
+# These end a TwiML response: the caller is asked something or leaves the IVR.
+INTERACTIVE = frozenset(
+    {
+        "menu",
+        "queue",
+        "message",
+        "hangup",
+        "collect",
+        "describe",
+        "record",
+        "appointment",
+        "dial",
+        "rating",
+    }
+)
 CATEGORIES = frozenset({"repair", "complaint", "inquiry", "help", "suggestion", "sales"})
 
 
@@ -38,6 +85,7 @@ class Option:
     goto: str
     category: str | None = None
     keywords: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    set: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -58,10 +106,17 @@ class Node:
     category: str | None = None
     after: str | None = None
     max_length_s: int = 120
+    set: Mapping[str, str] = field(default_factory=dict)
+    known: str | None = None
+    unknown: str | None = None
+    save_as: str | None = None
+    max_digits: int = 6
+    callback: str | None = None
+    kind: str | None = None
 
     def targets(self) -> Iterator[tuple[str, str]]:
         """(label, target) for every edge leaving this node."""
-        for label in ("next", "exhausted", "open", "closed", "after"):
+        for label in ("next", "exhausted", "open", "closed", "after", "known", "unknown"):
             target = getattr(self, label)
             if target:
                 yield label, target
@@ -83,7 +138,10 @@ def _option(key: str, raw: Any) -> Option:
     if isinstance(raw, str):
         raw = {"goto": raw}
     keywords = {loc: tuple(words) for loc, words in (raw.get("keywords") or {}).items()}
-    return Option(key=str(key), goto=raw["goto"], category=raw.get("category"), keywords=keywords)
+    values = {str(k): str(v) for k, v in (raw.get("set") or {}).items()}
+    return Option(
+        key=str(key), goto=raw["goto"], category=raw.get("category"), keywords=keywords, set=values
+    )
 
 
 def _node(name: str, raw: Mapping[str, Any]) -> Node:
@@ -96,6 +154,7 @@ def _node(name: str, raw: Mapping[str, Any]) -> Node:
     if isinstance(prompts, str):
         prompts = (prompts,)
     priority = tuple(str(k) for k in fields.pop("speech_priority", None) or options)
+    fields["set"] = {str(k): str(v) for k, v in (fields.pop("set", None) or {}).items()}
     try:
         return Node(
             name=name,

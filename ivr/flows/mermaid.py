@@ -15,6 +15,17 @@ SHAPES = {
     "queue": ('[["', '"]]'),
     "message": ('[/"', '"/]'),
     "hangup": ('(("', '"))'),
+    "set": ('(["', '"])'),
+    "identify": ('{"', '"}'),
+    "collect": ('{{"', '"}}'),
+    "lookup_unit": ('(["', '"])'),
+    "describe": ('{{"', '"}}'),
+    "record": ('[/"', '"/]'),
+    "appointment": ('{{"', '"}}'),
+    "ticket": ('[("', '")]'),
+    "dial": ('[["', '"]]'),
+    "status": ('["', '"]'),
+    "rating": ('{{"', '"}}'),
 }
 
 
@@ -24,6 +35,10 @@ def _label(node: Node, catalogue: Catalogue | None) -> str:
         words += f"<br/>queue: {node.queue}"
     elif node.type == "hours":
         words += "<br/>office open?"
+    elif node.type == "identify":
+        words += "<br/>caller ID known?"
+    elif node.type == "set":
+        words += "<br/>" + ", ".join(f"{k}={v}" for k, v in node.set.items())
     elif catalogue and node.prompts:
         first = catalogue.prompts[node.prompts[0]].text
         words += "<br/>" + (first[:24] + "…" if len(first) > 24 else first)
@@ -36,10 +51,16 @@ def flow_to_mermaid(flow: Flow, catalogues: Mapping[str, Catalogue], locale: str
     for node in flow.nodes.values():
         left, right = SHAPES[node.type]
         lines.append(f"    {node.name}{left}{_label(node, catalogue)}{right}")
+    returns: set[str] = set()
     for node in flow.nodes.values():
         for label, target in node.targets():
             if target == REPEAT:
                 target = node.name
+            elif target.startswith("$"):
+                # A sub-flow's return address, remembered by whoever called it.
+                returns.add(target[1:])
+                target = f"back_to_{target[1:]}"
             edge = f"|{label}|" if label not in {"next"} else ""
             lines.append(f"    {node.name} -->{edge} {target}")
+    lines += [f'    back_to_{key}(["back to ${key}"])' for key in sorted(returns)]
     return "\n".join(lines) + "\n"

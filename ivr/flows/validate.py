@@ -16,7 +16,33 @@ ENGINE_PROMPTS = (
     "system.queue_sorry",
     "system.fallback_apology",
     "system.goodbye",
+    "unit.typed",
+    "status.none",
+    "status.count",
+    "status.item",
+    "kind.repair",
+    "kind.complaint",
+    "ticket_status.open",
+    "ticket_status.dispatched",
+    "ticket_status.in_progress",
+    "ticket_status.resolved",
+    "ticket_status.closed",
+    "appointment.option",
+    "slot.today_am",
+    "slot.today_pm",
+    "slot.tomorrow_am",
+    "slot.tomorrow_pm",
+    "slot.next_am",
+    "slot.next_pm",
+    "rating.thanks",
+    "sms.repair_confirmation",
+    "sms.emergency_confirmation",
+    "sms.complaint_confirmation",
+    "sms.escalation",
+    "sms.sla_warning",
 )
+TICKET_KINDS = frozenset({"repair", "complaint"})
+NEEDS_RETRIES = frozenset({"menu", "collect", "appointment"})
 
 REQUIRED_FIELDS: Mapping[str, tuple[str, ...]] = {
     "say": ("next",),
@@ -26,6 +52,17 @@ REQUIRED_FIELDS: Mapping[str, tuple[str, ...]] = {
     "queue": ("queue", "after"),
     "message": ("next",),
     "hangup": (),
+    "set": ("set", "next"),
+    "identify": ("known", "unknown"),
+    "collect": ("save_as", "next", "exhausted"),
+    "lookup_unit": ("next",),
+    "describe": ("save_as", "next", "exhausted"),
+    "record": ("next",),
+    "appointment": ("next", "exhausted"),
+    "ticket": ("kind", "next"),
+    "dial": ("next", "exhausted"),
+    "status": ("next",),
+    "rating": ("next",),
 }
 
 
@@ -50,11 +87,22 @@ def _node_problems(node: Node, flow: Flow, catalogues: Mapping[str, Catalogue]) 
     for name in REQUIRED_FIELDS[node.type]:
         if not getattr(node, name):
             yield f"{node.name}: a {node.type} node needs {name!r}"
+    remembered = _remembered(flow)
     for label, target in node.targets():
-        if target not in flow.nodes and not (target == REPEAT and label in node.options):
+        if target.startswith("$"):
+            names = remembered.get(target[1:], set())
+            if not names:
+                yield f"{node.name}: {label} goes to {target}, which no node sets"
+            for name in sorted(names - set(flow.nodes)):
+                yield f"{node.name}: {label} goes to {target}, which may be unknown node {name!r}"
+        elif target not in flow.nodes and not (target == REPEAT and label in node.options):
             yield f"{node.name}: {label} goes to unknown node {target!r}"
     if node.type == "menu":
         yield from _menu_problems(node, catalogues)
+    if node.type in NEEDS_RETRIES and node.retries < 1:
+        yield f"{node.name}: a {node.type} node needs a retry limit of at least 1"
+    if node.type == "ticket" and node.kind not in TICKET_KINDS:
+        yield f"{node.name}: ticket kind must be repair or complaint, not {node.kind!r}"
     if node.type == "language":
         for locale in catalogues:
             if node.switch.get(locale) not in catalogues:
@@ -63,11 +111,20 @@ def _node_problems(node: Node, flow: Flow, catalogues: Mapping[str, Catalogue]) 
         yield f"{node.name}: unknown category {node.category!r}"
 
 
+def _remembered(flow: Flow) -> dict[str, set[str]]:
+    """For every remembered key, the values `set` nodes and options give it."""
+    values: dict[str, set[str]] = {}
+    for node in flow.nodes.values():
+        sets = [node.set, *(option.set for option in node.options.values())]
+        for mapping in sets:
+            for key, value in mapping.items():
+                values.setdefault(key, set()).add(value)
+    return values
+
+
 def _menu_problems(node: Node, catalogues: Mapping[str, Catalogue]) -> Iterator[str]:
-    if len(node.prompts) != 1:
-        yield f"{node.name}: a menu has exactly one prompt"
-    if node.retries < 1:
-        yield f"{node.name}: a menu needs a retry limit of at least 1"
+    if not node.prompts:
+        yield f"{node.name}: a menu needs a prompt"
     if not any(option.goto != REPEAT for option in node.options.values()):
         yield f"{node.name}: a menu needs at least one way out"
     for option in node.options.values():
@@ -100,7 +157,11 @@ def _unreachable(flow: Flow) -> Iterator[str]:
         if name in seen or name not in flow.nodes:
             continue
         seen.add(name)
-        todo.extend(target for _, target in flow.nodes[name].targets())
+        node = flow.nodes[name]
+        todo.extend(target for _, target in node.targets())
+        todo.extend(
+            v for m in [node.set, *(o.set for o in node.options.values())] for v in m.values()
+        )
     for name in sorted(set(flow.nodes) - seen):
         yield f"{name}: unreachable from {flow.start!r}"
 

@@ -1,0 +1,93 @@
+"""What a call's events set in motion, beyond the call log: tickets, callbacks, preferences.
+
+Runs in the call-log job, in the same transaction as the events themselves; the SMS
+and escalation jobs it asks for are enqueued by the caller after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ivr.config import Settings
+from ivr.db import insert_ignoring_duplicates
+from ivr.events import CallEvent, EventKind
+from ivr.models import Call, Callback, CallbackStatus, Resident, Ticket
+from ivr.prompts import Catalogue
+from ivr.tickets import FollowUps, open_ticket, service_levels
+
+# Why we owe a callback, by the message node the caller left it at.
+CALLBACK_REASONS = {
+    "after_hours_message": "message left out of hours",
+    "take_message": "message left: no agent free",
+    "important_message": "inquiry message (important)",
+    "general_message": "inquiry message",
+    "emergency_message": "emergency: nobody on duty answered",
+    "fallback": "message left while the system was down",
+}
+
+
+def follow_up_events(
+    session: Session,
+    events: Sequence[CallEvent],
+    settings: Settings,
+    catalogues: Mapping[str, Catalogue],
+) -> FollowUps:
+    follow = FollowUps()
+    for event in events:
+        if event.kind == EventKind.TICKET_OPENED:
+            opened = open_ticket(session, event, settings, catalogues)
+            follow.sms += opened.sms
+            follow.escalations += opened.escalations
+        elif event.kind in {EventKind.MESSAGE_RECORDED, EventKind.FALLBACK} and event.detail.get(
+            "recording_url"
+        ):
+            promise_callback(session, event, settings)
+        elif event.kind == EventKind.LANGUAGE:
+            remember_language(session, event)
+        elif event.kind == EventKind.TRANSCRIPTION:
+            attach_transcription(session, event)
+    return follow
+
+
+def _caller_number(session: Session, call_sid: str) -> str:
+    return session.scalar(select(Call.caller_number).where(Call.call_sid == call_sid)) or ""
+
+
+def promise_callback(session: Session, event: CallEvent, settings: Settings) -> None:
+    """R7: a message means a callback, due within 24 hours or the same day if important."""
+    important = event.detail.get("callback") == "important"
+    levels = service_levels()
+    deadline = levels.callback_important if important else levels.callback_general
+    row = {
+        "dedupe_key": f"message:{event.call_sid}:{event.seq}:{event.node}",
+        "call_sid": event.call_sid,
+        "phone": _caller_number(session, event.call_sid),
+        "reason": CALLBACK_REASONS.get(event.node, f"message left at {event.node}"),
+        "important": important,
+        "due_at": deadline.due(event.at, settings),
+        "status": CallbackStatus.PENDING.value,
+        "recording_url": str(event.detail["recording_url"])[:512],
+        "attempts": 0,
+        "created_at": event.at,
+    }
+    insert_ignoring_duplicates(session, Callback.__table__, [row], "dedupe_key")  # type: ignore[arg-type]
+
+
+def remember_language(session: Session, event: CallEvent) -> None:
+    """A resident who switches language is greeted in it next time."""
+    number = _caller_number(session, event.call_sid)
+    locale = str(event.detail.get("locale", ""))
+    if number and locale:
+        session.execute(update(Resident).where(Resident.phone == number).values(language=locale))
+
+
+def attach_transcription(session: Session, event: CallEvent) -> None:
+    recording_sid = str(event.detail.get("recording_sid", ""))
+    text = str(event.detail.get("text", ""))
+    if recording_sid and text:
+        session.execute(
+            update(Ticket).where(Ticket.recording_sid == recording_sid).values(transcription=text)
+        )

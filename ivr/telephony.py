@@ -1,0 +1,301 @@
+"""The REST edge: SMS and outbound calls through Twilio's REST API.
+
+One of the two modules that import `twilio` (the other is `ivr.twiml`). Twilio's
+errors become `TelephonyError` here, so nothing else needs to know Twilio's codes.
+Without a Twilio account (`ivr run` on a laptop) nothing leaves the machine: a
+recording transport answers as Twilio would, and each SMS goes to `outbox.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import requests
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from twilio.http import HttpClient
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from ivr.clock import Clock
+from ivr.config import ConfigError, Settings
+
+log = logging.getLogger(__name__)
+
+TwilioTransport: TypeAlias = HttpClient  # what `create_app(telephony_http=...)` accepts
+
+API_VERSION = "2010-04-01"
+SIMULATED_ACCOUNT_SID = "AC" + "0" * 32  # Twilio-shaped, but no real account: nothing is billed
+# Below the outbound job's timeout, so a hung Twilio raises here instead of killing the job.
+REST_TIMEOUT_S = 10.0
+CALL_PROGRESS_EVENTS = ["initiated", "ringing", "answered", "completed"]
+OUTBOX_FILE = "outbox.jsonl"
+
+
+class TelephonyError(RuntimeError):
+    """Twilio did not take the request.
+
+    `permanent`: trying again cannot help (bad, unreachable or unsubscribed number).
+    `maybe_sent`: Twilio may have taken it even so (no answer after the request went
+    out), so sending again could send twice.
+    """
+
+    def __init__(
+        self, message: str, permanent: bool, code: int | None = None, *, maybe_sent: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.code = code
+        self.maybe_sent = maybe_sent
+
+
+def _is_temporary(status: int) -> bool:
+    """Rate limits and Twilio's own failures pass; any other 4xx (e.g. 21211 invalid
+    number, 21614 not a mobile, 21610 unsubscribed) fails the same way every time."""
+    return status == 429 or status >= 500
+
+
+def _twilio_error(exc: TwilioException) -> TelephonyError:
+    status = getattr(exc, "status", None)
+    code = getattr(exc, "code", None)
+    if isinstance(exc, TwilioRestException):
+        text = exc.msg
+    elif isinstance(exc, TwilioServiceException):
+        text = f"{exc.title}: {exc.detail}" if exc.detail else exc.title
+    else:  # raised before any request, e.g. missing credentials
+        return TelephonyError(f"Twilio client: {exc}", permanent=True)
+    permanent = not (isinstance(status, int) and _is_temporary(status))
+    return TelephonyError(f"Twilio error {code} (HTTP {status}): {text}", permanent, code)
+
+
+def _never_reached_twilio(exc: requests.RequestException) -> bool:
+    """True when the connection failed before our request could have been sent."""
+    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
+        return True
+    cause = exc.args[0] if exc.args else None
+    reason = cause.reason if isinstance(cause, MaxRetryError) else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
+
+
+def _network_error(exc: requests.RequestException) -> TelephonyError:
+    if _never_reached_twilio(exc):
+        return TelephonyError(f"Twilio unreachable: {exc}", permanent=False)
+    # A read timeout or a dropped connection after the request went out: Twilio
+    # may have queued the SMS, so retrying could duplicate it.
+    return TelephonyError(f"no answer from Twilio: {exc}", permanent=False, maybe_sent=True)
+
+
+class Telephony:
+    """Twilio's REST API, as the hotline uses it: send an SMS, place a call."""
+
+    def __init__(
+        self, account_sid: str, auth_token: str, from_number: str, http: TwilioTransport
+    ) -> None:
+        self.http = http
+        self.from_number = from_number
+        self._client = Client(account_sid, auth_token, http_client=http)
+
+    def send_sms(self, to: str, body: str) -> str:
+        """Hand one SMS to Twilio; returns its Message SID (SM…)."""
+        message = self._call(self._client.messages.create, to=to, from_=self.from_number, body=body)
+        return str(message.sid)
+
+    def place_call(self, to: str, url: str, status_callback: str) -> str:
+        """Ring `to` from the hotline; Twilio fetches TwiML from `url`. Returns the CallSid."""
+        call = self._call(
+            self._client.calls.create,
+            to=to,
+            from_=self.from_number,
+            url=url,
+            method="POST",
+            status_callback=status_callback,
+            status_callback_method="POST",
+            status_callback_event=CALL_PROGRESS_EVENTS,
+        )
+        return str(call.sid)
+
+    @staticmethod
+    def _call(create: Any, **fields: Any) -> Any:
+        try:
+            return create(**fields)
+        except TwilioException as exc:
+            raise _twilio_error(exc) from exc
+        except requests.RequestException as exc:
+            raise _network_error(exc) from exc
+
+
+class SimulatedTelephony(Telephony):
+    """No Twilio account: requests go to a recording transport, and each SMS is written
+    to the outbox file and the log, so a property manager sees what would have gone out."""
+
+    def __init__(
+        self, auth_token: str, from_number: str, http: TwilioTransport, outbox: Path, clock: Clock
+    ) -> None:
+        super().__init__(SIMULATED_ACCOUNT_SID, auth_token, from_number, http)
+        self.outbox = outbox
+        self._clock = clock
+
+    def send_sms(self, to: str, body: str) -> str:
+        sid = super().send_sms(to, body)
+        line = {"at": self._clock.now().isoformat(), "sid": sid, "from": self.from_number}
+        self._append(line | {"to": to, "body": body})
+        log.info("simulated SMS %s to %s (see %s): %s", sid, masked(to), self.outbox, body)
+        return sid
+
+    def place_call(self, to: str, url: str, status_callback: str) -> str:
+        sid = super().place_call(to, url, status_callback)
+        log.info("simulated call %s to %s with TwiML from %s", sid, masked(to), url)
+        return sid
+
+    def _append(self, line: dict[str, str]) -> None:
+        self.outbox.parent.mkdir(parents=True, exist_ok=True)
+        with self.outbox.open("a", encoding="utf-8") as outbox:
+            outbox.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+def masked(number: str) -> str:
+    """A phone number fit for a log line: residents' numbers are confidential (R3)."""
+    return number[:-8] + "****" + number[-4:] if len(number) > 8 else "****"
+
+
+def build_telephony(
+    settings: Settings, clock: Clock, http: TwilioTransport | None = None
+) -> Telephony:
+    """The real REST client when an account is configured, else the simulated one."""
+    if settings.is_production and not settings.twilio_account_sid:
+        # A simulated backend in production would drop every SMS without a word (R9).
+        raise ConfigError("IVR_ENV=production needs TWILIO_ACCOUNT_SID to send SMS")
+    if not settings.twilio_account_sid:
+        outbox = settings.data_dir / OUTBOX_FILE
+        transport = http or RecordingHttpClient()
+        return SimulatedTelephony(
+            settings.twilio_auth_token, settings.hotline_number, transport, outbox, clock
+        )
+    transport = http or TwilioHttpClient(timeout=REST_TIMEOUT_S)
+    return Telephony(
+        settings.twilio_account_sid, settings.twilio_auth_token, settings.hotline_number, transport
+    )
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request exactly as Twilio would have received it."""
+
+    method: str
+    url: str
+    params: dict[str, Any]
+    data: dict[str, Any]
+    headers: dict[str, str]
+    auth: tuple[str, str] | None
+
+
+@dataclass(frozen=True)
+class _CannedError:
+    status: int
+    code: int | None
+    message: str
+
+
+class RecordingHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no type hints
+    """A transport that never touches the network: it records each request and answers
+    as Twilio would (a queued Message or Call), or with the error it was told to give."""
+
+    def __init__(self) -> None:
+        super().__init__(log, is_async=False)
+        self.requests: list[RecordedRequest] = []
+        self._next: deque[_CannedError | Exception] = deque()
+
+    def fail_next(self, status: int, code: int | None = None, message: str = "") -> None:
+        """The next request gets this HTTP status and Twilio error body."""
+        self._next.append(_CannedError(status, code, message or f"Twilio error {code}"))
+
+    def raise_next(self, error: Exception) -> None:
+        """The next request raises this, as a broken network would (e.g. requests.ReadTimeout)."""
+        self._next.append(error)
+
+    def request(
+        self,
+        method: str,
+        uri: str,
+        params: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        recorded = RecordedRequest(
+            method.upper(), uri, dict(params or {}), dict(data or {}), dict(headers or {}), auth
+        )
+        self.requests.append(recorded)
+        canned = self._next.popleft() if self._next else None
+        if isinstance(canned, Exception):
+            raise canned
+        if canned is not None:
+            return _error_response(canned)
+        return _created_response(recorded)
+
+
+def _error_response(error: _CannedError) -> Response:
+    body = {
+        "code": error.code,
+        "message": error.message,
+        "more_info": f"https://www.twilio.com/docs/errors/{error.code}",
+        "status": error.status,
+    }
+    return Response(error.status, json.dumps(body))
+
+
+def _created_response(request: RecordedRequest) -> Response:
+    account_sid = request.url.split("/Accounts/", 1)[-1].split("/", 1)[0]
+    if request.method == "POST" and request.url.endswith("/Messages.json"):
+        return Response(201, json.dumps(_message_resource(account_sid, request.data)))
+    if request.method == "POST" and request.url.endswith("/Calls.json"):
+        return Response(201, json.dumps(_call_resource(account_sid, request.data)))
+    missing = _CannedError(404, 20404, f"The requested resource {request.url} was not found")
+    return _error_response(missing)
+
+
+def _resource_base(prefix: str, account_sid: str, data: dict[str, Any]) -> dict[str, Any]:
+    now = format_datetime(datetime.now(UTC), usegmt=True)
+    return {
+        "sid": prefix + secrets.token_hex(16),
+        "account_sid": account_sid,
+        "api_version": API_VERSION,
+        "to": data.get("To"),
+        "from": data.get("From"),
+        "status": "queued",
+        "date_created": now,
+        "date_updated": now,
+    }
+
+
+def _message_resource(account_sid: str, data: dict[str, Any]) -> dict[str, Any]:
+    message = _resource_base("SM", account_sid, data)
+    return message | {
+        "body": data.get("Body"),
+        "direction": "outbound-api",
+        "num_segments": "1",
+        "num_media": "0",
+        "error_code": None,
+        "error_message": None,
+        "uri": f"/{API_VERSION}/Accounts/{account_sid}/Messages/{message['sid']}.json",
+    }
+
+
+def _call_resource(account_sid: str, data: dict[str, Any]) -> dict[str, Any]:
+    call = _resource_base("CA", account_sid, data)
+    return call | {
+        "direction": "outbound-api",
+        "uri": f"/{API_VERSION}/Accounts/{account_sid}/Calls/{call['sid']}.json",
+    }

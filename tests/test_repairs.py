@@ -1,0 +1,284 @@
+"""Repairs by phone (R5): emergencies first, then unit, problem, description, visit slot, order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from ivr.app import services
+from ivr.clock import FrozenClock
+from ivr.models import OutboundMessage, Ticket, TicketLog
+from ivr.telephony import RecordingHttpClient
+from tests.call_walk import Walk
+from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI
+from tests.twilio_fake import TwilioFake
+
+ENGINEER, DEPUTY = "+8613900000001", "+8613900000002"
+SUPERVISORS = ("+8613700000001", "+8613700000002", "+8613700000003")
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    """The hotline with an on-call ladder and escalation contacts; jobs run in it too."""
+    return make_app(oncall_ladder=(ENGINEER, DEPUTY), escalation_contacts=SUPERVISORS)
+
+
+@pytest.fixture
+def hotline(app: Flask) -> Flask:
+    return app
+
+
+@pytest.fixture
+def phone(hotline: Flask) -> TwilioFake:
+    return TwilioFake(hotline.test_client(), BASE_URL, AUTH_TOKEN)
+
+
+def tickets(app: Flask) -> list[Ticket]:
+    with app.app_context(), services().db.reader() as session:
+        return list(session.scalars(select(Ticket).order_by(Ticket.id)))
+
+
+def ticket_log(app: Flask, ticket_id: int) -> list[tuple[str, dict[str, Any]]]:
+    with app.app_context(), services().db.reader() as session:
+        rows = session.scalars(
+            select(TicketLog).where(TicketLog.ticket_id == ticket_id).order_by(TicketLog.id)
+        )
+        return [(row.kind, row.detail) for row in rows]
+
+
+def sms(app: Flask) -> list[tuple[str, str, str]]:
+    with app.app_context(), services().db.reader() as session:
+        rows = session.scalars(select(OutboundMessage).order_by(OutboundMessage.id))
+        return [(row.to_number, row.purpose, row.status.value) for row in rows]
+
+
+def rest(app: Flask) -> RecordingHttpClient:
+    with app.app_context():
+        transport = services().telephony.http
+    assert isinstance(transport, RecordingHttpClient)
+    return transport
+
+
+def ordinary_repair(phone: TwilioFake, sid: str = "CA500") -> Walk:
+    walk = Walk(phone, sid).start()
+    walk.press("1")  # repairs
+    walk.press("2")  # ordinary
+    walk.press("3#")  # building
+    walk.press("502#")  # room
+    return walk
+
+
+def test_an_ordinary_repair_from_an_unknown_caller(
+    phone: TwilioFake, hotline: Flask, run_jobs: Callable[[], int]
+) -> None:
+    walk = ordinary_repair(phone)
+    assert walk.last_heard == ["您输入的是3栋502室。确认请按1，重新输入请按2。"]
+    walk.press("1")
+    assert walk.last_heard[0].startswith("请选择故障类型：水管漏水或堵塞请按1")
+    walk.say("厕所下水道堵了")  # the category by speech: water
+    assert walk.last_heard == ["请简单说一下故障的情况，说完请稍等。"]
+    walk.say("厕所的下水道堵住了，水排不下去")
+    assert walk.last_heard == [
+        "请选择维修人员上门的时间。",
+        "今天上午请按1。",
+        "明天上午请按2。",
+        "明天下午请按3。",
+    ]
+    walk.press("3")
+    assert walk.last_heard == [
+        "您的报修已登记，报修单号是1 1 2 3 0 0 1。我们会安排维修人员在明天下午上门，稍后会发短信给您确认。",
+        "请对本次服务进行评价，满意请按1，一般请按2，不满意请按3。",
+    ]
+    walk.press("1")
+    assert walk.last_heard == ["谢谢您的评价。", "谢谢您的来电，我们会尽快答复，再见！"]
+    assert walk.tags[-1] == "Hangup"
+    walk.hang_up()
+    run_jobs()
+
+    [ticket] = tickets(hotline)
+    assert (ticket.number, ticket.kind, ticket.category, ticket.sla_tier, ticket.priority) == (
+        "1123001",
+        "repair",
+        "water",
+        "major",
+        "normal",
+    )
+    assert (ticket.unit_id, ticket.unit_text, ticket.description) == (
+        None,
+        "3栋502室",
+        "厕所的下水道堵住了，水排不下去",
+    )
+    assert ticket.appointment_slot == "tomorrow_pm"
+    assert ticket.on_site_by == datetime(2026, 11, 24, 18, 0, tzinfo=SHANGHAI)
+    assert ticket.resolve_by == datetime(2026, 11, 24, 21, 0, tzinfo=SHANGHAI)
+    assert ticket.call_sid == "CA500"
+    assert sms(hotline) == [("+8613800138000", "confirmation", "sent")]
+    [request] = rest(hotline).requests
+    assert request.data == {
+        "To": "+8613800138000",
+        "From": "+8657112345678",
+        "Body": "【幸福家园物业】您的报修已受理，单号1123001，维修人员将于11-24 13:30上门。如有疑问请致电+8657112345678。",
+    }
+
+
+def test_a_replayed_ticket_webhook_keeps_its_number_and_makes_one_ticket(
+    phone: TwilioFake, hotline: Flask, run_jobs: Callable[[], int]
+) -> None:
+    walk = ordinary_repair(phone).press("1").press("1").say("灯不亮")
+    slot_question = walk.action
+    first = walk.press("2").last_heard
+    # Twilio retries the same request: the same number is read, and no second ticket appears.
+    replayed = Walk(phone, "CA500")
+    replayed.post(slot_question, Digits="2")
+    assert replayed.last_heard == first
+    run_jobs()
+    assert [t.number for t in tickets(hotline)] == ["1123001"]
+    assert len(rest(hotline).requests) == 1
+
+
+def test_silence_at_the_description_falls_back_to_a_recording(
+    phone: TwilioFake, hotline: Flask, run_jobs: Callable[[], int]
+) -> None:
+    walk = ordinary_repair(phone, "CA501").press("1").press("3")
+    walk.silence()
+    assert walk.last_heard == ["请在提示音后描述故障情况，说完请按井号键。"]
+    assert walk.tags == ["Say", "Record", "Redirect"]
+    walk.record(sid="RE" + "7" * 32)
+    assert walk.last_heard[0] == "请选择维修人员上门的时间。"
+    walk.press("1").press("2")
+    run_jobs()
+    [ticket] = tickets(hotline)
+    assert (ticket.category, ticket.sla_tier, ticket.recording_sid) == (
+        "doors",
+        "small",
+        "RE" + "7" * 32,
+    )
+    assert ticket.description == ""
+
+
+@pytest.mark.parametrize(
+    ("choice", "category", "safety"),
+    [
+        ("1", "water", []),
+        ("3", "lift", []),
+        (
+            "4",
+            "gas",
+            [
+                "请立即离开现场，不要开关任何电器，不要使用明火，并马上拨打119。我们同时为您通知值班工程师。"
+            ],
+        ),
+        (
+            "5",
+            "fire",
+            [
+                "请立即离开现场，不要开关任何电器，不要使用明火，并马上拨打119。我们同时为您通知值班工程师。"
+            ],
+        ),
+    ],
+)
+def test_emergencies_are_ordered_and_put_through_at_once(
+    phone: TwilioFake,
+    hotline: Flask,
+    run_jobs: Callable[[], int],
+    choice: str,
+    category: str,
+    safety: list[str],
+) -> None:
+    walk = Walk(phone, "CA502").start().press("1").press("1")
+    assert walk.last_heard[0].startswith("水管爆裂或严重漏水请按1")
+    walk.press(choice)
+    assert walk.last_heard == [
+        *safety,
+        "已为您登记紧急报修，单号是1 1 2 3 0 0 1。",
+        "现在为您转接值班工程师，请不要挂机。",
+    ]
+    dial = next(v for v in walk.verbs if v.tag == "Dial")
+    assert (dial.text, dial.attrs["timeout"]) == (ENGINEER, "20")
+    walk.dial_result("completed")
+    assert walk.tags == ["Say", "Hangup"]
+    run_jobs()
+    [ticket] = tickets(hotline)
+    assert (ticket.priority, ticket.sla_tier, ticket.category) == (
+        "emergency",
+        "emergency",
+        category,
+    )
+    assert ticket.dispatch_by == datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
+    assert ticket.on_site_by == datetime(2026, 11, 23, 14, 0, tzinfo=SHANGHAI)
+
+
+def test_the_on_call_ladder_then_the_queue_at_top_priority(
+    phone: TwilioFake, hotline: Flask, run_jobs: Callable[[], int]
+) -> None:
+    walk = Walk(phone, "CA503").start().press("1").press("1").press("2")
+    walk.dial_result("no-answer")
+    assert next(v.text for v in walk.verbs if v.tag == "Dial") == DEPUTY
+    walk.dial_result("busy")
+    assert walk.last_heard == ["值班工程师暂时未能接听，正在为您优先转接客服人员，请稍候。"]
+    assert next(v.text for v in walk.verbs if v.tag == "Enqueue") == "emergency"
+    run_jobs()
+    [ticket] = tickets(hotline)
+    assert ticket.priority == "emergency"
+
+
+def test_an_emergency_out_of_hours_with_nobody_answering_leaves_an_urgent_message(
+    phone: TwilioFake, hotline: Flask, clock: FrozenClock, run_jobs: Callable[[], int]
+) -> None:
+    clock.set(datetime(2026, 11, 23, 2, 30, tzinfo=SHANGHAI))
+    walk = Walk(phone, "CA504").start().press("1").press("1").press("3")
+    walk.dial_result("no-answer").dial_result("failed")
+    assert walk.last_heard[0].startswith("对不起，暂时无法接通值班人员")
+    walk.record()
+    run_jobs()
+    from ivr.models import Callback
+
+    with hotline.app_context(), services().db.reader() as session:
+        [callback] = session.scalars(select(Callback))
+    assert (callback.important, callback.reason) == (True, "emergency: nobody on duty answered")
+    assert callback.due_at == datetime(2026, 11, 23, 21, 0, tzinfo=SHANGHAI)
+    assert [t.priority for t in tickets(hotline)] == ["emergency"]
+
+
+def test_small_repairs_are_flagged_before_they_breach(
+    phone: TwilioFake, hotline: Flask, clock: FrozenClock, run_jobs: Callable[[], int]
+) -> None:
+    walk = ordinary_repair(phone, "CA505").press("1").press("3").say("门锁坏了").press("1")
+    run_jobs()
+    [ticket] = tickets(hotline)
+    assert ticket.resolve_by == datetime(2026, 11, 23, 21, 0, tzinfo=SHANGHAI)
+    assert ticket.on_site_by == datetime(2026, 11, 23, 12, 0, tzinfo=SHANGHAI)
+    from worker.jobs import sweep_deadlines
+
+    clock.set(datetime(2026, 11, 23, 11, 30, tzinfo=SHANGHAI))
+    with hotline.app_context():
+        assert sweep_deadlines() == 1
+        sweep_deadlines()  # idempotent
+    run_jobs()
+    assert [kind for kind, _ in ticket_log(hotline, ticket.id)] == ["created", "sla_warning"]
+    clock.set(datetime(2026, 11, 23, 12, 5, tzinfo=SHANGHAI))
+    with hotline.app_context():
+        sweep_deadlines()
+    assert [kind for kind, _ in ticket_log(hotline, ticket.id)] == [
+        "created",
+        "sla_warning",
+        "sla_breached",
+    ]
+    assert sms(hotline)[-1] == (SUPERVISORS[1], "sla_warning", "sent")
+    assert walk.tags[-1] == "Redirect"
+
+
+def test_status_of_open_orders_by_order_number_for_an_unknown_caller(
+    phone: TwilioFake, hotline: Flask
+) -> None:
+    walk = Walk(phone, "CA506").start().press("1").press("3")
+    assert walk.last_heard == ["查询本机号码登记的工单请按1，按单号查询请按2。"]
+    walk.press("1")
+    assert walk.last_heard[0] == "没有查询到未完成的工单。"
+    walk.press("1")  # back to the main menu
+    assert walk.last_heard[0].startswith("报修请按1")
