@@ -150,6 +150,8 @@ def _apply_progress(
         call.unit = str(detail.get("ul") or call.unit or "")[:64] or None
         content.append(f"{event.node}: {detail.get('kind')} ticket {detail.get('number')}")
     elif kind == EventKind.DIAL_RESULT:
+        if detail.get("status") in {"completed", "answered"}:
+            call.outcome, call.handler = CallOutcome.AGENT_SERVED, "on-call engineer"
         content.append(f"{event.node}: on-call rung {detail.get('rung')} {detail.get('status')}")
 
 

@@ -66,6 +66,14 @@ def worker() -> None:
 
 
 @main.command()
+def cron() -> None:
+    """Run the periodic jobs' scheduler: deadline sweeps (the Procfile's `cron`)."""
+    from ivr.worker_process import run_cron
+
+    run_cron()
+
+
+@main.command()
 @click.option(
     "--url", default="http://127.0.0.1:5000", show_default=True, help="The running hotline."
 )

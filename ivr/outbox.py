@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis import Redis
@@ -92,6 +92,31 @@ def mark_sent(session: Session, message_id: int, twilio_sid: str, at: datetime) 
     _move(
         session, message_id, IN_FLIGHT, MessageStatus.SENT, None, twilio_sid=twilio_sid, sent_at=at
     )
+
+
+def unsent_pending(session: Session, now: datetime) -> list[int]:
+    """PENDING rows older than a minute: their job was never enqueued (a worker died between
+    the commit and the enqueue), so the sweeper hands them to RQ again."""
+    cutoff = now - timedelta(minutes=1)
+    statement = select(OutboundMessage.id).where(
+        OutboundMessage.status == MessageStatus.PENDING, OutboundMessage.created_at <= cutoff
+    )
+    return list(session.scalars(statement))
+
+
+def settle_abandoned_sends(session: Session, now: datetime) -> int:
+    """SENDING long after every retry would have finished: its worker died mid-send.
+    UNKNOWN, for a person to check; never sent again (a replay must not duplicate an SMS)."""
+    cutoff = now - timedelta(minutes=15)
+    statement = (
+        update(OutboundMessage)
+        .where(
+            OutboundMessage.status == MessageStatus.SENDING, OutboundMessage.created_at <= cutoff
+        )
+        .values(status=MessageStatus.UNKNOWN, error=ORPHANED)
+        .execution_options(synchronize_session=False)
+    )
+    return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
 
 
 def mark_failed(session: Session, message_id: int, error: str) -> None:

@@ -23,6 +23,10 @@ def web_command(port: int, workers: int) -> str:
     return f"{shlex.quote(sys.executable)} -m ivr.cli web --port {port} --workers {workers}"
 
 
+def cron_command() -> str:
+    return f"{shlex.quote(sys.executable)} -m ivr.cli cron"
+
+
 def worker_command() -> str:
     return f"{shlex.quote(sys.executable)} -m ivr.cli worker"
 
@@ -40,6 +44,7 @@ def run_hotline(port: int, workers: int) -> int:
     manager = Manager()
     manager.add_process("web", web_command(port, workers), env=env)
     manager.add_process("worker", worker_command(), env=env)
+    manager.add_process("cron", cron_command(), env=env)
     try:
         manager.loop()
     finally:

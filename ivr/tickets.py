@@ -18,7 +18,7 @@ from ivr.config import Settings
 from ivr.db import insert_ignoring_duplicates
 from ivr.events import CallEvent
 from ivr.hours import next_closing
-from ivr.models import OutboundMessage, Ticket, TicketKind, TicketLog, TicketPriority, TicketStatus
+from ivr.models import Ticket, TicketKind, TicketLog, TicketPriority, TicketStatus
 from ivr.outbox import queue_sms
 from ivr.policy import ServiceLevels, load_service_levels
 from ivr.prompts import Catalogue
@@ -390,21 +390,4 @@ def tickets_needing_attention(session: Session, now: datetime) -> Iterable[Ticke
             )
         )
         .with_for_update(skip_locked=True)
-    )
-
-
-def stale_pending_messages(session: Session, now: datetime) -> list[int]:
-    """SMS rows written but never handed to RQ (a worker died between commit and enqueue)."""
-    from ivr.models import MessageStatus
-
-    cutoff = now - timedelta(minutes=1)
-    return list(
-        session.scalars(
-            select(OutboundMessage.id).where(
-                and_(
-                    OutboundMessage.status == MessageStatus.PENDING,
-                    OutboundMessage.created_at <= cutoff,
-                )
-            )
-        )
     )

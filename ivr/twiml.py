@@ -74,6 +74,8 @@ def _add(response: VoiceResponse, verb: Verb) -> None:
             timeout=verb.timeout_s,
             finish_on_key=verb.finish_on_key,
             play_beep=True,
+            transcribe=True if verb.transcribe_callback else None,
+            transcribe_callback=verb.transcribe_callback,
         )
     elif isinstance(verb, Dial):
         response.dial(verb.number, action=verb.action, method="POST", timeout=verb.timeout_s)

@@ -58,6 +58,7 @@ class Record:
     max_length_s: int = 120
     timeout_s: int = 5
     finish_on_key: str = "#"
+    transcribe_callback: str | None = None  # Twilio transcribes English recordings only
 
 
 @dataclass(frozen=True)

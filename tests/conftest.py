@@ -17,7 +17,7 @@ from flask import Flask
 from redis import Redis
 from rq import Queue
 from rq.job import Job
-from rq.registry import FailedJobRegistry
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import create_engine, text
 
 from ivr.app import create_app, services
@@ -189,6 +189,29 @@ def run_jobs(app: Flask, redis: Redis) -> Callable[[], int]:
         ]
         assert not failures, [f.exc_string for f in failures if f]
         return waiting
+
+    return run
+
+
+@pytest.fixture
+def run_due_jobs(
+    redis: Redis, clock: FrozenClock, run_jobs: Callable[[], int]
+) -> Callable[[], int]:
+    """What RQ's scheduler does, on the test clock: jobs scheduled for now or earlier are
+    moved to their queues and run. Returns how many were due."""
+    queues = [Queue(name, connection=redis) for name in ALL_QUEUES]
+
+    def run() -> int:
+        moved = 0
+        for queue in queues:
+            registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
+            for job_id in registry.get_jobs_to_schedule(int(clock.now().timestamp())):
+                job = Job.fetch(job_id, connection=redis)
+                registry.remove(job)
+                queue.enqueue_job(job)
+                moved += 1
+        run_jobs()
+        return moved
 
     return run
 

@@ -27,7 +27,11 @@ def test_markup_and_control_characters_in_speech_stay_text(
 ) -> None:
     speech = '</Say><Hangup/>\x00\x1b[31m<script>alert("x")</script>漏水 & "quotes"'
     verbs = twilio.follow(MENU_STEP, "CA301", SpeechResult=speech)
-    assert [v.tag for v in verbs] == ["Say", "Gather", "Redirect"]  # the repair menu; nothing injected
+    assert [v.tag for v in verbs] == [
+        "Say",
+        "Gather",
+        "Redirect",
+    ]  # the repair menu; nothing injected
     assert verbs[1].attrs["action"].startswith("/voice/step?node=repair_menu&")
     run_jobs()
     events = api_get(app, "/api/calls/CA301")[1]["events"]

@@ -14,9 +14,12 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
+from ivr.app import refresh_directory
 from ivr.clock import FrozenClock
 from ivr.flows.engine import QUEUE_HOLD_PAUSE_S, FlowEngine
+from ivr.models import Callback, OutboundMessage, Ticket
 from ivr.phone import (
     GATHER_HINT,
     MAX_REQUESTS_PER_CALL,
@@ -37,10 +40,12 @@ from ivr.phone import (
     read_gather_reply,
     speaking_seconds,
 )
+from ivr.residents import load_demo_estate
 from ivr.twiml import SignatureChecker
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI, services_of
 
-CALLER = "+8613800138000"
+CALLER = "+8613800138000"  # in the demo estate, but the registry is empty unless a test loads it
+ENGINEER, DEPUTY = "+8613900000001", "+8613900000002"  # the on-call ladder
 APOLOGY = "hotline: 对不起，给您添麻烦了，我们代表物业公司向您致歉。"  # R6: before anything else
 CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")
 RECORDING_SID = re.compile(r"^RE[0-9a-f]{32}$")
@@ -62,6 +67,12 @@ TWILIO_PARAMS = {
 Phone = Callable[[str], PhoneCall]
 CallLog = Callable[[str], dict[str, Any]]
 Heard = Callable[..., str]
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    """The hotline with an on-call ladder, so emergencies are put through; jobs run in it too."""
+    return make_app(oncall_ladder=(ENGINEER, DEPUTY))
 
 
 def place_call(
@@ -111,6 +122,21 @@ def heard(app: Flask) -> Heard:
     return line
 
 
+@pytest.fixture
+def demo_estate(app: Flask) -> Flask:
+    """The demo estate in the registry, and in the app's directory: CALLER owns two units."""
+    with services_of(app).db.session() as session:
+        load_demo_estate(session)
+    refresh_directory(app)
+    return app
+
+
+def rows(app: Flask, model: type[Any]) -> list[Any]:
+    """What the workers wrote: every row of a table, oldest first."""
+    with services_of(app).db.reader() as session:
+        return list(session.scalars(select(model).order_by(model.id)))
+
+
 def expand(lines: Sequence[str], heard: Heard, locale: str) -> list[str]:
     """`@key` stands for the prompt the caller hears; anything else is literal."""
     return [heard(line[1:], locale) if line.startswith("@") else line for line in lines]
@@ -134,11 +160,143 @@ def kinds(
     return [event["kind"] for event in log["events"] if event["kind"] not in skip]
 
 
+def details(log: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [event["detail"] for event in log["events"] if event["kind"] == kind]
+
+
 def status_events(log: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [event["detail"] for event in log["events"] if event["kind"] == "status"]
+    return details(log, "status")
 
 
-# --- every menu route, end to end --------------------------------------------------------
+def outcome(log: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    return (log["category"], log["outcome"], log["status"])
+
+
+# --- the main menu: each key, or a few words, leads to its first question ----------------
+
+
+@pytest.mark.parametrize(
+    ("script", "lines", "category", "events", "locale"),
+    [
+        pytest.param(
+            "1",
+            ("you pressed 1", "@repair.intro", "@repair.menu"),
+            "repair",
+            ("choice", "routed"),
+            "zh-CN",
+            id="1-repair-menu",
+        ),
+        pytest.param(
+            "2",
+            ("you pressed 2", APOLOGY, "@unit.ask_building"),
+            "complaint",
+            ("choice", "routed", "identified"),
+            "zh-CN",
+            id="2-complaint-apologises-first",
+        ),
+        pytest.param(
+            "3",
+            ("you pressed 3", "@inquiry.intro", "@inquiry.menu"),
+            "inquiry",
+            ("choice", "routed"),
+            "zh-CN",
+            id="3-inquiry-menu",
+        ),
+        pytest.param(
+            "13",
+            ("you pressed 1 (keys 3 not taken)", "@repair.intro", "@repair.menu"),
+            "repair",
+            ("choice", "routed"),
+            "zh-CN",
+            id="only-the-first-key-counts",
+        ),
+        pytest.param(
+            "我家厨房漏水了",
+            ("you said 我家厨房漏水了", "@repair.intro", "@repair.menu"),
+            "repair",
+            ("speech", "routed"),
+            "zh-CN",
+            id="speech-repair",
+        ),
+        pytest.param(
+            "维修太慢了，我要投诉",
+            ("you said 维修太慢了，我要投诉", APOLOGY, "@unit.ask_building"),
+            "complaint",
+            ("speech", "routed", "identified"),
+            "zh-CN",
+            id="speech-a-complaint-about-repairs-is-a-complaint",
+        ),
+        pytest.param(
+            "*,3",
+            ("you pressed *", "@main.menu", "you pressed 3", "@inquiry.intro", "@inquiry.menu"),
+            "inquiry",
+            ("choice", "choice", "routed"),
+            "zh-CN",
+            id="star-repeats-the-menu",
+        ),
+        pytest.param(
+            "9,1",
+            (
+                "you pressed 9",
+                "@main.language_welcome",
+                "@main.menu",
+                "you pressed 1",
+                "@repair.intro",
+                "@repair.menu",
+            ),
+            "repair",
+            ("choice", "language", "choice", "routed"),
+            "en-US",
+            id="9-english-then-repair",
+        ),
+    ],
+)
+def test_the_main_menu_leads_to_the_right_service(
+    phone: Phone,
+    call_log: CallLog,
+    heard: Heard,
+    script: str,
+    lines: tuple[str, ...],
+    category: str,
+    events: tuple[str, ...],
+    locale: str,
+) -> None:
+    call = phone(script)  # the script runs out at the service's first question: a hang-up
+
+    assert call.transcript.lines == [
+        *opening(call, heard),
+        *expand(lines, heard, locale),
+        "you hang up",
+        closing(call),
+    ]
+    assert call.summary.ended_by == "caller"
+    log = call_log(call.call_sid)
+    assert outcome(log) == (category, "abandoned", "completed")
+    assert (log["locale"], log["caller_number"]) == (locale, CALLER)
+    assert kinds(log) == ["call_started", "greeted", *events]
+
+
+def test_speech_at_the_main_menu_is_matched_to_the_option_it_names(
+    phone: Phone, call_log: CallLog
+) -> None:
+    call = phone("我家厨房漏水了")
+
+    [said] = details(call_log(call.call_sid), "speech")
+    assert said == {"text": "我家厨房漏水了", "confidence": 0.9, "option": "1", "goto": "repair"}
+
+
+def test_the_standard_greeting_comes_first(app: Flask, phone: Phone, call_log: CallLog) -> None:
+    call = phone("0,a")
+
+    name = services_of(app).settings.hotline_name
+    assert call.transcript.lines[1] == f"hotline: 您好，{name}客服中心，很高兴为您服务。"  # R1/R2
+    log = call_log(call.call_sid)
+    greeted = [event for event in log["events"] if event["kind"] == "greeted"]
+    assert [event["node"] for event in greeted] == ["welcome"]
+    assert isinstance(log["greeting_ms"], float)
+
+
+# --- a person, in office hours ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -154,36 +312,6 @@ class Route:
 ROUTES = [
     pytest.param(
         Route(
-            "1,a",
-            ("you pressed 1", "@repair.intro", "@repair.transfer"),
-            "repair",
-            "repair",
-            ("choice", "routed", "handoff", "queue_result"),
-        ),
-        id="1-repair",
-    ),
-    pytest.param(
-        Route(
-            "2,a",
-            ("you pressed 2", APOLOGY, "@complaint.transfer"),
-            "complaint",
-            "complaint",
-            ("choice", "routed", "handoff", "queue_result"),
-        ),
-        id="2-complaint-apologises-first",
-    ),
-    pytest.param(
-        Route(
-            "3,a",
-            ("you pressed 3", "@inquiry.intro", "@inquiry.transfer"),
-            "inquiry",
-            "inquiry",
-            ("choice", "routed", "handoff", "queue_result"),
-        ),
-        id="3-inquiry",
-    ),
-    pytest.param(
-        Route(
             "0,a",
             ("you pressed 0", "@queue.connecting"),
             "general",
@@ -194,51 +322,30 @@ ROUTES = [
     ),
     pytest.param(
         Route(
-            "我家厨房漏水了,a",
-            ("you said 我家厨房漏水了", "@repair.intro", "@repair.transfer"),
-            "repair",
-            "repair",
-            ("speech", "routed", "handoff", "queue_result"),
+            "我要转人工,a",
+            ("you said 我要转人工", "@queue.connecting"),
+            "general",
+            None,
+            ("speech", "handoff", "queue_result"),
         ),
-        id="speech-repair",
+        id="speech-person",
     ),
     pytest.param(
         Route(
-            "13,a",
-            ("you pressed 1 (keys 3 not taken)", "@repair.intro", "@repair.transfer"),
-            "repair",
-            "repair",
-            ("choice", "routed", "handoff", "queue_result"),
-        ),
-        id="only-the-first-key-counts",
-    ),
-    pytest.param(
-        Route(
-            "9,1,a",
+            "9,0,a",
             (
                 "you pressed 9",
                 "@main.language_welcome",
                 "@main.menu",
-                "you pressed 1",
-                "@repair.intro",
-                "@repair.transfer",
+                "you pressed 0",
+                "@queue.connecting",
             ),
-            "repair",
-            "repair",
-            ("choice", "language", "choice", "routed", "handoff", "queue_result"),
+            "general",
+            None,
+            ("choice", "language", "choice", "handoff", "queue_result"),
             locale="en-US",
         ),
-        id="9-english-then-repair",
-    ),
-    pytest.param(
-        Route(
-            "*,3,a",
-            ("you pressed *", "@main.menu", "you pressed 3", "@inquiry.intro", "@inquiry.transfer"),
-            "inquiry",
-            "inquiry",
-            ("choice", "choice", "routed", "handoff", "queue_result"),
-        ),
-        id="star-repeats-the-menu",
+        id="9-english-then-person",
     ),
     pytest.param(
         Route(
@@ -259,11 +366,27 @@ ROUTES = [
         ),
         id="three-silences-reach-a-person",
     ),
+    pytest.param(
+        Route(
+            "3,0,a",
+            (
+                "you pressed 3",
+                "@inquiry.intro",
+                "@inquiry.menu",
+                "you pressed 0",
+                "@inquiry.transfer",
+            ),
+            "inquiry",
+            "inquiry",
+            ("choice", "routed", "choice", "handoff", "queue_result"),
+        ),
+        id="3-inquiry-then-person",
+    ),
 ]
 
 
 @pytest.mark.parametrize("route", ROUTES)
-def test_each_route_reaches_an_agent_and_the_call_log(
+def test_in_office_hours_a_person_answers_from_the_queue(
     phone: Phone, call_log: CallLog, heard: Heard, route: Route
 ) -> None:
     call = phone(route.script)
@@ -281,11 +404,7 @@ def test_each_route_reaches_an_agent_and_the_call_log(
     ]
     assert call.summary.ended_by == "hotline"
     log = call_log(call.call_sid)
-    assert (log["category"], log["outcome"], log["status"]) == (
-        route.category,
-        "agent_served",
-        "completed",
-    )
+    assert outcome(log) == (route.category, "agent_served", "completed")
     assert (log["queue"], log["locale"], log["caller_number"]) == (
         route.queue,
         route.locale,
@@ -296,92 +415,11 @@ def test_each_route_reaches_an_agent_and_the_call_log(
     assert log["duration_s"] == call.summary.duration_s
 
 
-def test_the_standard_greeting_comes_first(app: Flask, phone: Phone, call_log: CallLog) -> None:
-    call = phone("1,a")
-
-    name = services_of(app).settings.hotline_name
-    assert call.transcript.lines[1] == f"hotline: 您好，{name}客服中心，很高兴为您服务。"  # R1/R2
-    log = call_log(call.call_sid)
-    greeted = [event for event in log["events"] if event["kind"] == "greeted"]
-    assert [event["node"] for event in greeted] == ["welcome"]
-    assert isinstance(log["greeting_ms"], float)
-
-
-# --- out of hours, queues left early, scripts that run out --------------------------------
-
-OUT_OF_HOURS = datetime(2026, 11, 23, 23, 0, tzinfo=SHANGHAI)
-MESSAGE = "我是3栋2单元501，厨房水管漏水，请回电"
-
-
 @pytest.mark.parametrize(
-    ("key", "lead_in", "category"),
-    [
-        pytest.param("1", ("@repair.intro",), "repair", id="repair"),
-        pytest.param("2", (APOLOGY,), "complaint", id="complaint"),
-        pytest.param("3", ("@inquiry.intro",), "inquiry", id="inquiry"),
-        pytest.param("0", (), None, id="person"),
-    ],
-)
-def test_out_of_hours_the_caller_leaves_a_message(
-    phone: Phone,
-    call_log: CallLog,
-    heard: Heard,
-    clock: FrozenClock,
-    key: str,
-    lead_in: tuple[str, ...],
-    category: str | None,
-) -> None:
-    clock.set(OUT_OF_HOURS)
-
-    call = phone(f"{key},{MESSAGE}")
-
-    assert call.transcript.lines == [
-        *opening(call, heard),
-        f"you pressed {key}",
-        *expand(lead_in, heard, "zh-CN"),
-        heard("message.after_hours"),
-        "hotline records your message after the beep",
-        f"you leave a message: {MESSAGE}",
-        heard("system.message_thanks"),
-        heard("system.goodbye"),
-        "hotline hangs up",
-        closing(call),
-    ]
-    [recording_url] = call.summary.recordings
-    assert RECORDING_URL.match(recording_url)
-    log = call_log(call.call_sid)
-    assert (log["category"], log["outcome"], log["status"]) == (category, "message", "completed")
-    assert (log["recording_url"], log["handler"]) == (recording_url, "ivr")
-    [recorded] = [e["detail"] for e in log["events"] if e["kind"] == "message_recorded"]
-    assert recorded["recording_url"] == recording_url
-    assert RECORDING_SID.match(recorded["recording_sid"])
-    assert recorded["duration_s"] == speaking_seconds(MESSAGE)
-
-
-def test_out_of_hours_with_no_message_says_goodbye(
-    phone: Phone, call_log: CallLog, heard: Heard, clock: FrozenClock
-) -> None:
-    clock.set(OUT_OF_HOURS)
-
-    call = phone("1,")
-
-    assert call.transcript.lines[-5:] == [
-        "hotline records your message after the beep",
-        "you leave no message",
-        heard("system.goodbye"),
-        "hotline hangs up",
-        closing(call),
-    ]
-    log = call_log(call.call_sid)
-    assert kinds(log)[-3:] == ["message_offered", "message_empty", "closed_by_ivr"]
-    assert (log["category"], log["status"], log["recording_url"]) == ("repair", "completed", None)
-
-
-@pytest.mark.parametrize(
-    ("script", "after_queue", "outcome", "ended_by"),
+    ("script", "after_queue", "expected", "ended_by"),
     [
         pytest.param(
-            "2,l,请尽快处理",
+            "0,l,请尽快处理",
             (
                 "you leave the queue",
                 "@message.offer",
@@ -395,8 +433,8 @@ def test_out_of_hours_with_no_message_says_goodbye(
             "hotline",
             id="leaves-then-messages",
         ),
-        pytest.param("2,h", ("you hang up in the queue",), "abandoned", "caller", id="hangs-up"),
-        pytest.param("2", ("you hang up in the queue",), "abandoned", "caller", id="script-ends"),
+        pytest.param("0,h", ("you hang up in the queue",), "abandoned", "caller", id="hangs-up"),
+        pytest.param("0", ("you hang up in the queue",), "abandoned", "caller", id="script-ends"),
     ],
 )
 def test_a_caller_who_leaves_the_queue(
@@ -405,17 +443,16 @@ def test_a_caller_who_leaves_the_queue(
     heard: Heard,
     script: str,
     after_queue: tuple[str, ...],
-    outcome: str,
+    expected: str,
     ended_by: str,
 ) -> None:
     call = phone(script)
 
     assert call.transcript.lines == [
         *opening(call, heard),
-        "you pressed 2",
-        APOLOGY,
-        heard("complaint.transfer"),
-        "hotline puts you in the complaint queue",
+        "you pressed 0",
+        heard("queue.connecting"),
+        "hotline puts you in the general queue",
         heard("system.queue_hold"),
         f"hotline pauses {QUEUE_HOLD_PAUSE_S} s",
         *expand(after_queue, heard, "zh-CN"),
@@ -423,9 +460,114 @@ def test_a_caller_who_leaves_the_queue(
     ]
     assert call.summary.ended_by == ended_by
     log = call_log(call.call_sid)
-    assert (log["category"], log["outcome"], log["status"]) == ("complaint", outcome, "completed")
-    [left] = [e["detail"] for e in log["events"] if e["kind"] == "queue_result"]
-    assert left == {"result": "leave" if outcome == "message" else "hangup"}
+    assert outcome(log) == (None, expected, "completed")
+    assert details(log, "queue_result") == [
+        {"result": "leave" if expected == "message" else "hangup"}
+    ]
+
+
+# --- out of hours: a message, and a callback owed -----------------------------------------
+
+OUT_OF_HOURS = datetime(2026, 11, 23, 23, 0, tzinfo=SHANGHAI)
+MESSAGE = "我是3栋2单元501，厨房水管漏水，请回电"
+INQUIRY_TO_A_PERSON = ("you pressed 3", "@inquiry.intro", "@inquiry.menu", "you pressed 0")
+
+
+@pytest.mark.parametrize(
+    ("script", "lines", "category", "important", "reason"),
+    [
+        pytest.param(
+            "0",
+            ("you pressed 0", "@message.after_hours"),
+            None,
+            False,
+            "message left out of hours",
+            id="0-person",
+        ),
+        pytest.param(
+            "3,0,1",
+            (*INQUIRY_TO_A_PERSON, "@inquiry.importance", "you pressed 1", "@message.important"),
+            "inquiry",
+            True,
+            "inquiry message (important)",
+            id="inquiry-important",
+        ),
+        pytest.param(
+            "3,0,2",
+            (*INQUIRY_TO_A_PERSON, "@inquiry.importance", "you pressed 2", "@message.general"),
+            "inquiry",
+            False,
+            "inquiry message",
+            id="inquiry-general",
+        ),
+    ],
+)
+def test_out_of_hours_the_caller_leaves_a_message_for_a_callback(
+    app: Flask,
+    phone: Phone,
+    call_log: CallLog,
+    heard: Heard,
+    clock: FrozenClock,
+    script: str,
+    lines: tuple[str, ...],
+    category: str | None,
+    important: bool,
+    reason: str,
+) -> None:
+    clock.set(OUT_OF_HOURS)
+
+    call = phone(f"{script},{MESSAGE}")
+
+    assert call.transcript.lines == [
+        *opening(call, heard),
+        *expand(lines, heard, "zh-CN"),
+        "hotline records your message after the beep",
+        f"you leave a message: {MESSAGE}",
+        heard("system.message_thanks"),
+        heard("system.goodbye"),
+        "hotline hangs up",
+        closing(call),
+    ]
+    [recording_url] = call.summary.recordings
+    assert RECORDING_URL.match(recording_url)
+    log = call_log(call.call_sid)
+    assert outcome(log) == (category, "message", "completed")
+    assert (log["recording_url"], log["handler"]) == (recording_url, "ivr")
+    [recorded] = details(log, "message_recorded")
+    assert recorded["recording_url"] == recording_url
+    assert RECORDING_SID.match(recorded["recording_sid"])
+    assert recorded["duration_s"] == speaking_seconds(MESSAGE)
+    [callback] = rows(app, Callback)
+    assert (callback.call_sid, callback.phone, callback.recording_url) == (
+        call.call_sid,
+        CALLER,
+        recording_url,
+    )
+    assert (callback.important, callback.reason) == (important, reason)
+
+
+def test_out_of_hours_with_no_message_says_goodbye(
+    app: Flask, phone: Phone, call_log: CallLog, heard: Heard, clock: FrozenClock
+) -> None:
+    clock.set(OUT_OF_HOURS)
+
+    call = phone("0,")
+
+    assert call.transcript.lines[-5:] == [
+        "hotline records your message after the beep",
+        "you leave no message",
+        heard("system.goodbye"),
+        "hotline hangs up",
+        closing(call),
+    ]
+    log = call_log(call.call_sid)
+    assert kinds(log)[-3:] == ["message_offered", "message_empty", "closed_by_ivr"]
+    assert (log["outcome"], log["status"], log["recording_url"]) == (
+        "abandoned",
+        "completed",
+        None,
+    )
+    assert rows(app, Callback) == []
 
 
 def test_a_script_that_runs_out_at_the_menu_hangs_up(
@@ -445,6 +587,313 @@ def test_a_script_that_runs_out_at_the_menu_hangs_up(
     log = call_log(call.call_sid)
     assert (log["outcome"], log["status"]) == ("abandoned", "completed")
     assert kinds(log) == ["call_started", "greeted", "no_input"]
+
+
+# --- business done by the IVR: repair orders, complaints, answers -------------------------
+
+ORDERED = "hotline: 您的报修已登记，报修单号是1 1 2 3 0 0 1。"  # the day's first ticket: 1123001
+SLOTS = (
+    "hotline: 请选择维修人员上门的时间。",
+    "hotline: 今天上午请按1。",
+    "hotline: 明天上午请按2。",
+    "hotline: 明天下午请按3。",
+)
+TYPED_UNIT = (  # an unknown caller types building and room, and confirms
+    "@unit.ask_building",
+    "you pressed 3",
+    "@unit.ask_room",
+    "you pressed 502",
+    "hotline: 您输入的是3栋502室。确认请按1，重新输入请按2。",
+    "you pressed 1",
+)
+DESCRIPTION = "厨房水管漏水了，地上全是水"
+
+
+def test_an_unknown_caller_reports_an_ordinary_repair(
+    app: Flask, phone: Phone, call_log: CallLog, heard: Heard
+) -> None:
+    call = phone(f"1,2,3#,502#,1,1,{DESCRIPTION},3,1")
+
+    assert call.transcript.lines == [
+        *opening(call, heard),
+        *expand(
+            [
+                "you pressed 1",
+                "@repair.intro",
+                "@repair.menu",
+                "you pressed 2",
+                *TYPED_UNIT,
+                "@repair.category",
+                "you pressed 1",
+                "@repair.describe",
+                f"you said {DESCRIPTION}",
+                *SLOTS,
+                "you pressed 3",
+                ORDERED + "我们会安排维修人员在明天下午上门，稍后会发短信给您确认。",
+                "@rating.ask",
+                "you pressed 1",
+                "@rating.thanks",
+                "@system.goodbye",
+            ],
+            heard,
+            "zh-CN",
+        ),
+        "hotline hangs up",
+        closing(call),
+    ]
+    assert call.summary.ended_by == "hotline"
+    log = call_log(call.call_sid)
+    assert outcome(log) == ("repair", "self_served", "completed")
+    assert (log["unit"], log["handler"]) == ("3栋502室", "ivr")
+    assert kinds(log) == [
+        "call_started",
+        "greeted",
+        "choice",
+        "routed",
+        "choice",
+        "identified",
+        "choice",
+        "choice",
+        "unit_typed",
+        "choice",
+        "choice",
+        "described",
+        "slot_chosen",
+        "ticket_opened",
+        "rated",
+        "closed_by_ivr",
+    ]
+    assert details(log, "rated") == [{"rating": 1}]
+    [ticket] = rows(app, Ticket)
+    assert (ticket.number, ticket.kind, ticket.category, ticket.priority) == (
+        "1123001",
+        "repair",
+        "water",
+        "normal",
+    )
+    assert (ticket.unit_id, ticket.unit_text, ticket.description) == (None, "3栋502室", DESCRIPTION)
+    assert (ticket.appointment_slot, ticket.call_sid, ticket.caller_number) == (
+        "tomorrow_pm",
+        call.call_sid,
+        CALLER,
+    )
+    [sms] = rows(app, OutboundMessage)
+    assert (sms.to_number, sms.purpose) == (CALLER, "confirmation")
+
+
+def test_a_complaint_hears_the_apology_first_and_gets_a_complaint_ticket(
+    app: Flask, phone: Phone, call_log: CallLog, heard: Heard
+) -> None:
+    complaint = "楼上每天半夜装修，吵得睡不着"
+    call = phone(f"2,3#,502#,1,4,{complaint},")  # and no rating: it is optional
+
+    assert call.transcript.lines == [
+        *opening(call, heard),
+        *expand(
+            [
+                "you pressed 2",
+                APOLOGY,
+                *TYPED_UNIT,
+                "@complaint.category",
+                "you pressed 4",
+                "@complaint.describe",
+                f"you said {complaint}",
+                "hotline: 您的投诉已登记，投诉单号是1 1 2 3 0 0 1。"
+                "我们会在今天之内调查核实，并由专人给您答复。",
+                "@rating.ask",
+                "you stay silent",
+                "@system.goodbye",
+            ],
+            heard,
+            "zh-CN",
+        ),
+        "hotline hangs up",
+        closing(call),
+    ]
+    log = call_log(call.call_sid)
+    assert outcome(log) == ("complaint", "self_served", "completed")
+    assert details(log, "rated") == []
+    [ticket] = rows(app, Ticket)
+    assert (ticket.number, ticket.kind, ticket.category, ticket.unit_text) == (
+        "1123001",
+        "complaint",
+        "noise",
+        "3栋502室",
+    )
+    assert (ticket.description, ticket.call_sid) == (complaint, call.call_sid)
+
+
+def test_an_inquiry_hears_an_answer_again_goes_back_and_hears_another(
+    app: Flask, phone: Phone, call_log: CallLog, heard: Heard
+) -> None:
+    call = phone("3,2,1,2,1,,2")
+
+    assert call.transcript.lines == [
+        *opening(call, heard),
+        *expand(
+            [
+                "you pressed 3",
+                "@inquiry.intro",
+                "@inquiry.menu",
+                "you pressed 2",
+                "@faq.property_fee",
+                "@faq.after",
+                "you pressed 1",  # again
+                "@faq.property_fee",
+                "@faq.after",
+                "you pressed 2",  # back to the inquiry menu
+                "@inquiry.menu",
+                "you pressed 1",
+                "hotline: 客服中心每天07:00-21:00为您服务，工作时间以外的紧急报修由值班工程师处理。",
+                "@faq.after",
+                "you stay silent",  # done: asked to rate the service
+                "@rating.ask",
+                "you pressed 2",
+                "@rating.thanks",
+                "@system.goodbye",
+            ],
+            heard,
+            "zh-CN",
+        ),
+        "hotline hangs up",
+        closing(call),
+    ]
+    log = call_log(call.call_sid)
+    assert outcome(log) == ("inquiry", "self_served", "completed")
+    assert details(log, "rated") == [{"rating": 2}]
+    assert rows(app, Ticket) == []
+
+
+def test_a_known_caller_confirms_their_unit_and_records_the_fault(
+    demo_estate: Flask, phone: Phone, call_log: CallLog, heard: Heard
+) -> None:
+    fault = "大门的锁坏了，钥匙插不进去"
+    call = phone(f"1,2,1,3,,{fault},1,3")
+
+    assert call.transcript.lines == [
+        *opening(call, heard),
+        *expand(
+            [
+                "you pressed 1",
+                "@repair.intro",
+                "@repair.menu",
+                "you pressed 2",
+                "hotline: 请问您是1栋1单元101室的住户吗？确认请按1，不是请按2。",
+                "you pressed 1",
+                "@repair.category",
+                "you pressed 3",
+                "@repair.describe",
+                "you stay silent",  # so the hotline records the description instead
+                "@repair.record",
+                "hotline records your message after the beep",
+                f"you leave a message: {fault}",
+                *SLOTS,
+                "you pressed 1",
+                ORDERED + "我们会安排维修人员在今天上午上门，稍后会发短信给您确认。",
+                "@rating.ask",
+                "you pressed 3",
+                "@rating.thanks",
+                "@system.goodbye",
+            ],
+            heard,
+            "zh-CN",
+        ),
+        "hotline hangs up",
+        closing(call),
+    ]
+    log = call_log(call.call_sid)
+    assert outcome(log) == ("repair", "self_served", "completed")
+    [identified] = details(log, "identified")
+    assert (identified["known"], identified["unit"], identified["households"]) == (
+        True,
+        "1栋1单元101室",
+        2,
+    )
+    assert log["unit"] == "1栋1单元101室"
+    [ticket] = rows(demo_estate, Ticket)
+    assert (ticket.unit_id, ticket.resident_id) == (
+        identified["unit_id"],
+        identified["resident_id"],
+    )
+    assert (ticket.category, ticket.description, ticket.appointment_slot) == (
+        "doors",
+        "",
+        "today_am",
+    )
+    [recording_url] = call.summary.recordings
+    assert ticket.recording_url == recording_url
+    assert RECORDING_SID.match(ticket.recording_sid or "")
+
+
+# --- emergencies: the on-call engineer first ----------------------------------------------
+
+EMERGENCY_LEAK = (
+    "you pressed 1",
+    "@repair.intro",
+    "@repair.menu",
+    "you pressed 1",
+    "@emergency.menu",
+    "you pressed 1",
+    "hotline: 已为您登记紧急报修，单号是1 1 2 3 0 0 1。",
+    "@emergency.connecting",
+    f"hotline dials {ENGINEER}",
+)
+
+
+def test_an_emergency_is_put_through_to_the_on_call_engineer(
+    app: Flask, phone: Phone, call_log: CallLog, heard: Heard
+) -> None:
+    call = phone("1,1,1,a")
+
+    assert call.transcript.lines == [
+        *opening(call, heard),
+        *expand(EMERGENCY_LEAK, heard, "zh-CN"),
+        "the number answers",
+        heard("system.goodbye"),
+        "hotline hangs up",
+        closing(call),
+    ]
+    log = call_log(call.call_sid)
+    assert (log["category"], log["status"]) == ("repair", "completed")
+    assert details(log, "dial_result") == [{"rung": 0, "status": "completed"}]
+    [ticket] = rows(app, Ticket)
+    assert (ticket.number, ticket.priority, ticket.sla_tier, ticket.category) == (
+        "1123001",
+        "emergency",
+        "emergency",
+        "water",
+    )
+
+
+def test_an_emergency_nobody_on_call_answers_goes_to_the_emergency_queue(
+    app: Flask, phone: Phone, call_log: CallLog, heard: Heard
+) -> None:
+    call = phone("1,1,1,n,n,a")
+
+    assert call.transcript.lines == [
+        *opening(call, heard),
+        *expand(EMERGENCY_LEAK, heard, "zh-CN"),
+        "nobody answers",
+        heard("emergency.connecting"),
+        f"hotline dials {DEPUTY}",
+        "nobody answers",
+        heard("emergency.queue"),
+        "hotline puts you in the emergency queue",
+        heard("system.queue_hold"),
+        f"hotline pauses {QUEUE_HOLD_PAUSE_S} s",
+        "an agent answers",
+        heard("system.goodbye"),
+        "hotline hangs up",
+        closing(call),
+    ]
+    log = call_log(call.call_sid)
+    assert outcome(log) == ("repair", "agent_served", "completed")
+    assert log["queue"] == "emergency"
+    assert details(log, "dial_result") == [
+        {"rung": 0, "status": "no-answer"},
+        {"rung": 1, "status": "no-answer"},
+    ]
+    assert [ticket.priority for ticket in rows(app, Ticket)] == ["emergency"]
 
 
 def test_scripted_answers_come_in_turn_then_the_caller_is_gone() -> None:
@@ -752,7 +1201,7 @@ def test_a_broken_answer_stops_the_call_with_a_clear_error(
 def test_signs_for_the_servers_public_url_when_calling_it_by_another(
     app: Flask, call_log: CallLog
 ) -> None:
-    call = place_call(app, "1,h", url="http://127.0.0.1:5000", public_url=BASE_URL)
+    call = place_call(app, "0,h", url="http://127.0.0.1:5000", public_url=BASE_URL)
 
     assert call.summary.ended_by == "caller"
     assert call_log(call.call_sid)["status"] == "completed"
@@ -760,7 +1209,7 @@ def test_signs_for_the_servers_public_url_when_calling_it_by_another(
 
 def test_signing_for_the_wrong_url_is_refused(app: Flask) -> None:
     with pytest.raises(HotlineRefusedError, match=r"refused our signature .* \(403\)"):
-        place_call(app, "1,h", url="http://127.0.0.1:5000")
+        place_call(app, "0,h", url="http://127.0.0.1:5000")
 
 
 # --- the `ivr call` entry point ------------------------------------------------------------
@@ -782,11 +1231,11 @@ def test_call_from_terminal_signs_with_the_servers_token(
         (Path(os.environ["IVR_DATA_DIR"]) / "auth-token").write_text(AUTH_TOKEN)
 
     summary = call_from_terminal(
-        BASE_URL, CALLER, scripted="1,a", transport=FlaskTransport(app.test_client())
+        BASE_URL, CALLER, scripted="0,a", transport=FlaskTransport(app.test_client())
     )
 
     printed = capsys.readouterr().out.splitlines()
-    assert printed[3:5] == ["you pressed 1", heard("repair.intro")]
+    assert printed[3:5] == ["you pressed 0", heard("queue.connecting")]
     assert (summary.ended_by, summary.problem) == ("hotline", "")
     assert call_log(summary.call_sid)["outcome"] == "agent_served"
 

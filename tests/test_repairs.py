@@ -282,3 +282,45 @@ def test_status_of_open_orders_by_order_number_for_an_unknown_caller(
     assert walk.last_heard[0] == "没有查询到未完成的工单。"
     walk.press("1")  # back to the main menu
     assert walk.last_heard[0].startswith("报修请按1")
+
+
+def test_an_english_recording_is_transcribed_onto_the_order(
+    phone: TwilioFake, hotline: Flask, run_jobs: Callable[[], int]
+) -> None:
+    walk = Walk(phone, "CA507").start().press("9").press("1").press("2")
+    walk.press("3#").press("502#").press("1").press("2").silence()
+    record = next(v for v in walk.verbs if v.tag == "Record")
+    assert (record.attrs["transcribe"], record.attrs["transcribeCallback"]) == (
+        "true",
+        "/voice/transcription",
+    )
+    recording_sid = "RE" + "5" * 32
+    walk.record(sid=recording_sid).press("1")
+    assert walk.last_heard[0].startswith(
+        "Your repair is booked. Your repair order number is 1 1 2 3 0 0 1."
+    )
+    transcription = {
+        "RecordingSid": recording_sid,
+        "TranscriptionText": "The socket sparks.",
+        "TranscriptionStatus": "completed",
+    }
+    assert phone.follow("/voice/transcription", "CA507", **transcription) == []
+    run_jobs()
+    [ticket] = tickets(hotline)
+    assert (ticket.locale, ticket.category, ticket.transcription) == (
+        "en-US",
+        "electric",
+        "The socket sparks.",
+    )
+
+
+def test_a_caller_who_records_nothing_still_gets_the_order(
+    phone: TwilioFake, hotline: Flask, run_jobs: Callable[[], int]
+) -> None:
+    walk = ordinary_repair(phone, "CA508").press("1").press("6").silence()
+    walk.post(walk.redirect)  # the <Record> heard nothing: Twilio falls through to our redirect
+    assert walk.last_heard[0] == "请选择维修人员上门的时间。"
+    walk.press("1")
+    run_jobs()
+    [ticket] = tickets(hotline)
+    assert (ticket.category, ticket.recording_sid, ticket.description) == ("other", None, "")

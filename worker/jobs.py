@@ -9,12 +9,11 @@ from ivr.calllog import record_events
 from ivr.events import CallEvent
 from ivr.follow_up import follow_up_events
 from ivr.models import Ticket
-from ivr.outbox import deliver_sms, enqueue_sms_delivery
+from ivr.outbox import deliver_sms, enqueue_sms_delivery, settle_abandoned_sends, unsent_pending
 from ivr.tickets import (
     FollowUps,
     escalate_if_due,
     flag_service_levels,
-    stale_pending_messages,
     tickets_needing_attention,
 )
 from worker.queues import TICKETS_JOB, tickets_queue
@@ -71,7 +70,8 @@ def sweep_deadlines() -> int:
             for step in (escalate_if_due, flag_service_levels):
                 done = step(session, ticket, now, found.settings, found.engine.catalogues)
                 follow.sms += done.sms
-        follow.sms += stale_pending_messages(session, now)
+        follow.sms += unsent_pending(session, now)
+        settle_abandoned_sends(session, now)
     hand_on(found, follow)
     return len(tickets)
 

@@ -450,10 +450,14 @@ class FlowEngine:
         if node.type == "message":
             turn.events.append(self._event(call, state, EventKind.MESSAGE_OFFERED))
         action = "/voice/message?" + following.as_query()
-        turn.verbs += [
-            Record(action=action, max_length_s=node.max_length_s),
-            Redirect(action + "&empty=1"),
-        ]
+        # A description in English can be transcribed for the ticket; Twilio has no Mandarin here.
+        transcribe = node.type == "record" and state.locale.startswith("en")
+        record = Record(
+            action=action,
+            max_length_s=node.max_length_s,
+            transcribe_callback="/voice/transcription" if transcribe else None,
+        )
+        turn.verbs += [record, Redirect(action + "&empty=1")]
 
     def _dial(self, call: Caller, node: Node, state: CallState, turn: Turn) -> Hop | None:
         ladder = self.settings.oncall_ladder
