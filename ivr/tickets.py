@@ -391,3 +391,13 @@ def tickets_needing_attention(session: Session, now: datetime) -> Iterable[Ticke
         )
         .with_for_update(skip_locked=True)
     )
+
+
+def resolve_ticket(session: Session, ticket: Ticket, now: datetime, by: str) -> None:
+    """Work done: the return visit (回访) falls due 24 hours later (R5, R6)."""
+    if ticket.resolved_at is not None:
+        return
+    ticket.status = TicketStatus.RESOLVED
+    ticket.resolved_at = now
+    ticket.return_visit_due = now + service_levels().return_visit_after
+    log_on_ticket(session, ticket, "resolved", now, "resolved", by=by)

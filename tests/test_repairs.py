@@ -324,3 +324,21 @@ def test_a_caller_who_records_nothing_still_gets_the_order(
     run_jobs()
     [ticket] = tickets(hotline)
     assert (ticket.category, ticket.recording_sid, ticket.description) == ("other", None, "")
+
+
+def test_a_resolved_order_is_due_a_return_visit_next_day(
+    phone: TwilioFake, hotline: Flask, clock: FrozenClock, run_jobs: Callable[[], int]
+) -> None:
+    from ivr.tickets import resolve_ticket
+
+    ordinary_repair(phone, "CA509").press("1").press("2").say("插座没电").press("1")
+    run_jobs()
+    done = datetime(2026, 11, 23, 16, 0, tzinfo=SHANGHAI)
+    with hotline.app_context(), services().db.session() as session:
+        ticket = session.scalars(select(Ticket)).one()
+        resolve_ticket(session, ticket, done, by="engineer 7")
+        resolve_ticket(session, ticket, done, by="engineer 7")
+    [ticket] = tickets(hotline)
+    assert (ticket.status, ticket.resolved_at) == ("resolved", done)
+    assert ticket.return_visit_due == datetime(2026, 11, 24, 16, 0, tzinfo=SHANGHAI)
+    assert [kind for kind, _ in ticket_log(hotline, ticket.id)] == ["created", "resolved"]
