@@ -81,7 +81,12 @@ def test_the_openapi_document_is_valid_and_public(app: Flask) -> None:
     status, body = api_get(app, "/api/openapi.json", token=None)
     assert status == 200
     validate(body)
-    assert sorted(body["paths"]) == ["/api/calls", "/api/calls/{call_sid}"]
+    assert sorted(body["paths"]) == [
+        "/api/calls",
+        "/api/calls/{call_sid}",
+        "/api/tickets",
+        "/api/tickets/{ticket}",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,9 @@ def walk_a_complaint(twilio: TwilioFake, clock: FrozenClock, sid: str = "CA400")
     clock.advance(seconds=8)
     twilio.follow(MENU_STEP, sid, SpeechResult="我要投诉噪音", Confidence="0.91")
     clock.advance(seconds=40)
-    twilio.follow("/voice/step?node=ask_building&lang=zh-CN&seq=2&ni=0&nm=0&d.then=complaint_category", sid)
+    twilio.follow(
+        "/voice/step?node=ask_building&lang=zh-CN&seq=2&ni=0&nm=0&d.then=complaint_category", sid
+    )
     clock.advance(seconds=1)
     twilio.post(
         "/voice/status",
@@ -64,10 +66,7 @@ def test_a_walked_call_is_registered_with_its_events(
         49,
     )
     assert call.queue is None
-    assert call.content == (
-        "main_menu: said “我要投诉噪音” -> complaint\n"
-        "ask_building: no input"
-    )
+    assert call.content == ("main_menu: said “我要投诉噪音” -> complaint\nask_building: no input")
     assert call.greeting_ms is not None
     assert call.greeting_ms > 0
 

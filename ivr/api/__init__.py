@@ -8,8 +8,10 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from ivr.api.calls import CallFilters, FilterError, call_detail, list_calls
+from ivr.api.calls import CallFilters, call_detail, list_calls
 from ivr.api.openapi import OPENAPI
+from ivr.api.params import FilterError
+from ivr.api.tickets import TicketFilters, list_tickets, ticket_detail
 from ivr.app import services
 
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -66,4 +68,21 @@ def call(call_sid: str) -> ResponseReturnValue:
         found = call_detail(session, call_sid)
     if found is None:
         return _error(404, f"no call {call_sid}")
+    return jsonify(found)
+
+
+@api.get("/tickets")
+def tickets() -> ResponseReturnValue:
+    filters = TicketFilters.from_args(request.args, services().settings.timezone)
+    with services().db.reader() as session:
+        return jsonify(list_tickets(session, filters))
+
+
+@api.get("/tickets/<key>")
+def ticket(key: str) -> ResponseReturnValue:
+    """`key` is the ticket's id or its number (1123001)."""
+    with services().db.reader() as session:
+        found = ticket_detail(session, key)
+    if found is None:
+        return _error(404, f"no ticket {key}")
     return jsonify(found)

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
-from ivr.models import CallCategory, CallOutcome, CallStatus
+from ivr.api.params import DEFAULT_LIMIT, MAX_LIMIT
+from ivr.models import (
+    CallCategory,
+    CallOutcome,
+    CallStatus,
+    TicketKind,
+    TicketPriority,
+    TicketStatus,
+)
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _one_of(enum: type[StrEnum]) -> dict[str, Any]:
+    return {"type": "string", "enum": [member.value for member in enum]}
+
+
+def _time(description: str) -> dict[str, Any]:
+    return {"type": "string", "format": "date-time", "description": description}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
 _STRING = {"type": "string"}
@@ -27,12 +48,12 @@ CALL = {
         "caller_name": _nullable(_STRING),
         "unit": _nullable({"type": "string", "description": "Building and room, when known."}),
         "locale": {"type": "string", "enum": ["zh-CN", "en-US"]},
-        "category": _nullable({"type": "string", "enum": [c.value for c in CallCategory]}),
+        "category": _nullable(_one_of(CallCategory)),
         "content": {"type": "string", "description": "What the caller chose and said."},
-        "outcome": _nullable({"type": "string", "enum": [o.value for o in CallOutcome]}),
+        "outcome": _nullable(_one_of(CallOutcome)),
         "handler": _nullable(_STRING),
         "follow_up": _nullable(_STRING),
-        "status": {"type": "string", "enum": [s.value for s in CallStatus]},
+        "status": _one_of(CallStatus),
         "duration_s": _nullable({"type": "integer"}),
         "queue": _nullable(_STRING),
         "recording_url": _nullable(_STRING),
@@ -54,6 +75,98 @@ EVENT = {
     },
 }
 
+_TICKET_WHAT = {
+    "id": {"type": "integer", "description": "Row id, for `/api/tickets/{ticket}`."},
+    "number": {
+        "type": "string",
+        "example": "1123001",
+        "description": "The number read to the caller: month, day, the day's sequence.",
+    },
+    "kind": _one_of(TicketKind),
+    "priority": _one_of(TicketPriority),
+    "category": {
+        "type": "string",
+        "example": "water",
+        "description": "Problem or complaint category chosen in the call.",
+    },
+    "sla_tier": {
+        "type": "string",
+        "example": "major",
+        "description": "Service-level tier: repairs emergency, major, small or large (R5); "
+        "complaints normal or major (R6).",
+    },
+    "status": _one_of(TicketStatus),
+}
+
+_TICKET_REPORT = {
+    "unit": _nullable(
+        {
+            "type": "string",
+            "example": "3栋2单元501室",
+            "description": "The registry unit's label when linked, else the unit the caller gave.",
+        }
+    ),
+    "unit_id": _nullable({"type": "integer"}),
+    "resident_id": _nullable({"type": "integer"}),
+    "caller_number": {"type": "string", "example": "+8613800138000"},
+    "description": {"type": "string", "description": "What the caller said, as recognised."},
+    "recording_url": _nullable(_STRING),
+    "transcription": _nullable(_STRING),
+    "appointment_slot": _nullable({"type": "string", "example": "tomorrow_pm"}),
+    "appointment_start": _nullable(_time("Start of the visit agreed with the resident.")),
+    "appointment_end": _nullable(_time("End of the agreed visit.")),
+    "call_sid": _nullable({"type": "string", "description": "The call that opened the ticket."}),
+}
+
+_TICKET_DEADLINES = {
+    "created_at": _time("When the call reported it."),
+    "dispatch_by": _nullable(_time("Emergencies: an engineer dispatched by then.")),
+    "on_site_by": _nullable(_time("Someone on site by then (R5: 4 hours, or the visit slot).")),
+    "resolve_by": _nullable(_time("Resolved by then (repairs: R5 tiers; complaints: same day).")),
+    "return_visit_due": _nullable(_time("Return visit (回访) due after completion.")),
+    "resolved_at": _nullable(_TIME),
+    "closed_at": _nullable(_TIME),
+}
+
+_TICKET_ESCALATION = {
+    "escalation_level": {"type": "integer", "minimum": 1, "maximum": 3},
+    "escalation_role": _nullable(
+        {
+            "type": "string",
+            "example": "客服主管",
+            "description": "Who owns that level: 接待人, 客服主管, 主管副总经理 (R6).",
+        }
+    ),
+    "escalation_due": _nullable(_time("Goes up a level then, unless acknowledged.")),
+    "acknowledged_at": _nullable(_TIME),
+    "breach_warned_at": _nullable(_time("A supervisor was warned of the coming deadline.")),
+    "breached_at": _nullable(_time("The ticket missed its deadline.")),
+}
+
+_TICKET_PROPERTIES = {**_TICKET_WHAT, **_TICKET_REPORT, **_TICKET_DEADLINES, **_TICKET_ESCALATION}
+
+TICKET = {
+    "type": "object",
+    "description": "A repair order (报修单) or a complaint ticket, opened by a call.",
+    "required": list(_TICKET_PROPERTIES),
+    "properties": _TICKET_PROPERTIES,
+}
+
+TICKET_LOG_ENTRY = {
+    "type": "object",
+    "description": "One line of a ticket's history.",
+    "required": ["at", "kind", "detail"],
+    "properties": {
+        "at": _TIME,
+        "kind": {
+            "type": "string",
+            "example": "escalated",
+            "description": "created, notified, not_notified, escalated, sla_warning, sla_breached…",
+        },
+        "detail": {"type": "object"},
+    },
+}
+
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": _STRING}}
 
 
@@ -67,12 +180,151 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
     }
 
 
-def _error_response(description: str) -> dict[str, Any]:
+def _path(name: str, description: str) -> dict[str, Any]:
     return {
+        "name": name,
+        "in": "path",
+        "required": True,
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "schema": _STRING,
     }
 
+
+def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return _json_response(description, _ref("Error"))
+
+
+def _page(key: str, item: str) -> dict[str, Any]:
+    """A page of `item`s under `key`, with the cursor for the next page."""
+    return {
+        "type": "object",
+        "required": [key, "next_cursor"],
+        "properties": {
+            key: {"type": "array", "items": _ref(item)},
+            "next_cursor": _nullable(_STRING),
+        },
+    }
+
+
+def _with_list(base: str, key: str, item: str) -> dict[str, Any]:
+    """`base` plus an array of `item`s under `key`."""
+    extra = {
+        "type": "object",
+        "required": [key],
+        "properties": {key: {"type": "array", "items": _ref(item)}},
+    }
+    return {"allOf": [_ref(base), extra]}
+
+
+PERIOD_PARAMETERS = [
+    _query("from", "Start date (YYYY-MM-DD, hotline time zone) or ISO datetime.", _STRING),
+    _query("to", "End date, inclusive (YYYY-MM-DD), or ISO datetime, exclusive.", _STRING),
+]
+
+PAGE_PARAMETERS = [
+    _query(
+        "limit",
+        "Page size.",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    ),
+    _query("cursor", "`next_cursor` from the previous page.", _STRING),
+]
+
+BAD_FILTER = _error_response("A filter could not be understood.")
+NO_TOKEN = _error_response("Missing or wrong bearer token.")
+
+CALL_PATHS = {
+    "/api/calls": {
+        "get": {
+            "summary": "List calls, newest first",
+            "operationId": "listCalls",
+            "parameters": [
+                *PERIOD_PARAMETERS,
+                _query("category", "Call category.", _one_of(CallCategory)),
+                _query("outcome", "How the call ended.", _one_of(CallOutcome)),
+                *PAGE_PARAMETERS,
+            ],
+            "responses": {
+                "200": _json_response("A page of calls.", _page("calls", "Call")),
+                "400": BAD_FILTER,
+                "401": NO_TOKEN,
+            },
+        }
+    },
+    "/api/calls/{call_sid}": {
+        "get": {
+            "summary": "One call with its events",
+            "operationId": "getCall",
+            "parameters": [{"name": "call_sid", "in": "path", "required": True, "schema": _STRING}],
+            "responses": {
+                "200": _json_response(
+                    "The call and its events in order.", _with_list("Call", "events", "CallEvent")
+                ),
+                "401": NO_TOKEN,
+                "404": _error_response("No such call."),
+            },
+        }
+    },
+}
+
+TICKET_FILTERS = [
+    _query("kind", "Repair order or complaint.", _one_of(TicketKind)),
+    _query("status", "Ticket status.", _one_of(TicketStatus)),
+    _query("priority", "Ticket priority.", _one_of(TicketPriority)),
+    _query(
+        "breached",
+        "Only tickets that missed (true) or kept (false) their deadline.",
+        {"type": "boolean"},
+    ),
+    _query(
+        "open",
+        "true: only open, dispatched or in-progress tickets; false: only resolved or closed.",
+        {"type": "boolean"},
+    ),
+    _query("unit", "Part of the unit label, e.g. `3栋` or `501`.", _STRING),
+    _query("caller", "The caller's number, E.164 (+8613800138000).", _STRING),
+]
+
+TICKET_PATHS = {
+    "/api/tickets": {
+        "get": {
+            "summary": "List repair orders and complaints, newest first",
+            "description": "`from` and `to` filter on when the ticket was created.",
+            "operationId": "listTickets",
+            "parameters": [*PERIOD_PARAMETERS, *TICKET_FILTERS, *PAGE_PARAMETERS],
+            "responses": {
+                "200": _json_response("A page of tickets.", _page("tickets", "Ticket")),
+                "400": BAD_FILTER,
+                "401": NO_TOKEN,
+            },
+        }
+    },
+    "/api/tickets/{ticket}": {
+        "get": {
+            "summary": "One ticket with its history",
+            "operationId": "getTicket",
+            "parameters": [
+                _path(
+                    "ticket",
+                    "The ticket's id, or its number (1123001): the newest ticket with that "
+                    "number, as numbers restart every year. An id is tried first.",
+                )
+            ],
+            "responses": {
+                "200": _json_response(
+                    "The ticket and its log, oldest first.",
+                    _with_list("Ticket", "log", "TicketLogEntry"),
+                ),
+                "401": NO_TOKEN,
+                "404": _error_response("No such ticket."),
+            },
+        }
+    },
+}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -80,107 +332,20 @@ OPENAPI: dict[str, Any] = {
         "title": "Property hotline API",
         "version": "1.0.0",
         "description": (
-            "The hotline's call log. Every endpoint needs `Authorization: Bearer <IVR_API_TOKEN>`."
+            "The hotline's call log, repair orders and complaints. "
+            "Every endpoint needs `Authorization: Bearer <IVR_API_TOKEN>`."
         ),
     },
     "security": [{"bearer": []}],
-    "paths": {
-        "/api/calls": {
-            "get": {
-                "summary": "List calls, newest first",
-                "operationId": "listCalls",
-                "parameters": [
-                    _query(
-                        "from",
-                        "Start date (YYYY-MM-DD, hotline time zone) or ISO datetime.",
-                        _STRING,
-                    ),
-                    _query(
-                        "to",
-                        "End date, inclusive (YYYY-MM-DD), or ISO datetime, exclusive.",
-                        _STRING,
-                    ),
-                    _query(
-                        "category",
-                        "Call category.",
-                        {"type": "string", "enum": [c.value for c in CallCategory]},
-                    ),
-                    _query(
-                        "outcome",
-                        "How the call ended.",
-                        {"type": "string", "enum": [o.value for o in CallOutcome]},
-                    ),
-                    _query(
-                        "limit",
-                        "Page size.",
-                        {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
-                    ),
-                    _query("cursor", "`next_cursor` from the previous page.", _STRING),
-                ],
-                "responses": {
-                    "200": {
-                        "description": "A page of calls.",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["calls", "next_cursor"],
-                                    "properties": {
-                                        "calls": {
-                                            "type": "array",
-                                            "items": {"$ref": "#/components/schemas/Call"},
-                                        },
-                                        "next_cursor": _nullable(_STRING),
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    "400": _error_response("A filter could not be understood."),
-                    "401": _error_response("Missing or wrong bearer token."),
-                },
-            }
-        },
-        "/api/calls/{call_sid}": {
-            "get": {
-                "summary": "One call with its events",
-                "operationId": "getCall",
-                "parameters": [
-                    {"name": "call_sid", "in": "path", "required": True, "schema": _STRING}
-                ],
-                "responses": {
-                    "200": {
-                        "description": "The call and its events in order.",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "allOf": [
-                                        {"$ref": "#/components/schemas/Call"},
-                                        {
-                                            "type": "object",
-                                            "required": ["events"],
-                                            "properties": {
-                                                "events": {
-                                                    "type": "array",
-                                                    "items": {
-                                                        "$ref": "#/components/schemas/CallEvent"
-                                                    },
-                                                }
-                                            },
-                                        },
-                                    ]
-                                }
-                            }
-                        },
-                    },
-                    "401": _error_response("Missing or wrong bearer token."),
-                    "404": _error_response("No such call."),
-                },
-            }
-        },
-    },
+    "paths": {**CALL_PATHS, **TICKET_PATHS},
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {"Call": CALL, "CallEvent": EVENT, "Error": ERROR},
+        "schemas": {
+            "Call": CALL,
+            "CallEvent": EVENT,
+            "Ticket": TICKET,
+            "TicketLogEntry": TICKET_LOG_ENTRY,
+            "Error": ERROR,
+        },
     },
 }
