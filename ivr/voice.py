@@ -32,10 +32,9 @@ def twiml(xml: str) -> Response:
 
 
 def public_url() -> str:
-    """The URL Twilio signed: PUBLIC_BASE_URL plus the path, or what a trusted proxy said."""
-    base = services().settings.public_base_url
-    if not base:
-        return request.url
+    """The URL Twilio signed: PUBLIC_BASE_URL (or the host a trusted proxy names), the path,
+    and the query string exactly as it arrived (percent-encoded, as Twilio signed it)."""
+    base = services().settings.public_base_url or f"{request.scheme}://{request.host}"
     query = request.query_string.decode("latin-1")
     return f"{base}{request.path}" + (f"?{query}" if query else "")
 

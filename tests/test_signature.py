@@ -121,6 +121,9 @@ def test_without_a_public_url_the_request_url_is_signed(make_app: Callable[..., 
     app = make_app(public_base_url="")
     twilio = TwilioFake(app.test_client(), "http://localhost", AUTH_TOKEN)
     assert twilio.post("/voice/incoming", call_params("CA206")).status_code == 200
+    # The call's remembered values travel percent-encoded; the signature covers them as sent.
+    unit = "/voice/step?node=confirm_unit&lang=zh-CN&seq=3&d.ul=1%E6%A0%8B101%E5%AE%A4"
+    assert twilio.post(unit, call_params("CA206", Digits="1")).status_code == 200
 
 
 def test_forwarded_headers_count_only_from_a_trusted_proxy(make_app: Callable[..., Flask]) -> None:
