@@ -7,6 +7,7 @@ TwiML is built only with twilio's builders, which escape whatever the caller sai
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.voice_response import Gather as TwilioGather
@@ -87,6 +88,13 @@ def _add(response: VoiceResponse, verb: Verb) -> None:
 
 def render(verbs: Iterable[Verb]) -> str:
     """A complete TwiML document for these verbs."""
+    return _render(tuple(verbs))
+
+
+@lru_cache(maxsize=4096)
+def _render(verbs: tuple[Verb, ...]) -> str:
+    # Verbs are immutable values and most answers repeat (every greeting, every menu at the
+    # same step), so building the XML once per distinct answer saves work on every webhook.
     response = VoiceResponse()
     for verb in verbs:
         _add(response, verb)
