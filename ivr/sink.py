@@ -49,7 +49,9 @@ class CallLogSink:
 
     def replay_spool(self) -> int:
         """Move spooled batches to RQ; returns how many went. Safe to call from any process."""
-        if not self.spool.pending():
+        # Cheap checks first: each web worker runs this every few seconds, and listing a
+        # spool that grew during a long outage would cost every one of them a sort.
+        if not self.spool.has_pending():
             return 0
         try:
             self.redis.ping()

@@ -36,6 +36,9 @@ class Spool:
         os.replace(temp, final)
         return final
 
+    def has_pending(self) -> bool:
+        return self.directory.is_dir() and next(self.directory.glob("*.json"), None) is not None
+
     def pending(self) -> list[Path]:
         if not self.directory.is_dir():
             return []
