@@ -130,6 +130,11 @@ def _apply_progress(
         call.outcome, call.queue = CallOutcome.TRANSFERRED, detail.get("queue")
         call.category = _category(detail.get("category")) or call.category
         content.append(f"{event.node}: to the {call.queue} queue")
+    elif kind == EventKind.VIRTUAL_HOLD:
+        call.outcome = CallOutcome.CALLBACK
+        content.append(
+            f"{event.node}: asked for a callback after {detail.get('waited_s', 0)} s in the queue"
+        )
     elif kind == EventKind.QUEUE_RESULT:
         _queue_result(call, str(detail.get("result", "")))
         content.append(f"{event.node}: left queue ({detail.get('result')})")
@@ -175,7 +180,7 @@ def _started(call: Call, at: datetime, detail: dict[str, Any]) -> None:
 def _queue_result(call: Call, result: str) -> None:
     if result == "bridged":
         call.outcome = CallOutcome.AGENT_SERVED
-    elif result == "hangup":
+    elif result == "hangup" and call.outcome != CallOutcome.CALLBACK:
         call.outcome = CallOutcome.ABANDONED
 
 

@@ -123,6 +123,8 @@ class Settings:
     closed: bool = False
     oncall_ladder: tuple[str, ...] = ()
     escalation_contacts: tuple[str, ...] = ()
+    queue_max_wait_s: int = 120
+    queue_seconds_per_caller: int = 90
     redis_timeout_s: float = 0.25
     redis_retry_after_s: float = 2.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -160,6 +162,8 @@ def load_settings() -> Settings:
         closed=env_bool("HOTLINE_CLOSED"),
         oncall_ladder=env_numbers("ONCALL_LADDER"),
         escalation_contacts=env_numbers("ESCALATION_CONTACTS"),
+        queue_max_wait_s=env_int("QUEUE_MAX_WAIT_S", 120),
+        queue_seconds_per_caller=env_int("QUEUE_SECONDS_PER_CALLER", 90),
     )
     check_production(settings)
     return settings

@@ -42,6 +42,7 @@ class EventKind(StrEnum):
     DIAL_RESULT = "dial_result"
     STATUS_TOLD = "status_told"
     RATED = "rated"
+    VIRTUAL_HOLD = "virtual_hold"
 
 
 @dataclass(frozen=True)

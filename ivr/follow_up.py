@@ -7,6 +7,7 @@ and escalation jobs it asks for are enqueued by the caller after the commit.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -14,7 +15,8 @@ from sqlalchemy.orm import Session
 from ivr.config import Settings
 from ivr.db import insert_ignoring_duplicates
 from ivr.events import CallEvent, EventKind
-from ivr.models import Call, Callback, CallbackStatus, Resident, Ticket
+from ivr.hours import next_opening
+from ivr.models import Call, Callback, CallbackStatus, CallOutcome, Resident, Ticket
 from ivr.prompts import Catalogue
 from ivr.tickets import FollowUps, open_ticket, service_levels
 
@@ -45,6 +47,10 @@ def follow_up_events(
             "recording_url"
         ):
             promise_callback(session, event, settings)
+        elif event.kind == EventKind.VIRTUAL_HOLD:
+            promise_queue_callback(session, event, settings)
+        elif event.kind == EventKind.STATUS:
+            call_back_if_abandoned(session, event, settings)
         elif event.kind == EventKind.LANGUAGE:
             remember_language(session, event)
         elif event.kind == EventKind.TRANSCRIPTION:
@@ -70,6 +76,61 @@ def promise_callback(session: Session, event: CallEvent, settings: Settings) -> 
         "due_at": deadline.due(event.at, settings),
         "status": CallbackStatus.PENDING.value,
         "recording_url": str(event.detail["recording_url"])[:512],
+        "attempts": 0,
+        "created_at": event.at,
+    }
+    insert_ignoring_duplicates(session, Callback.__table__, [row], "dedupe_key")  # type: ignore[arg-type]
+
+
+def promise_queue_callback(session: Session, event: CallEvent, settings: Settings) -> None:
+    """Virtual hold: the caller hung up to be called back, keeping their place in line."""
+    waited_min = int(event.detail.get("waited_s", 0)) // 60
+    queue = event.detail.get("queue") or "general"
+    _add_callback(
+        session,
+        key=f"virtual-hold:{event.call_sid}",
+        event=event,
+        reason=f"requested from the {queue} queue after {waited_min} min",
+        important=True,
+        due_at=next_opening(settings, event.at),  # at once, or when the office opens
+    )
+
+
+def call_back_if_abandoned(session: Session, event: CallEvent, settings: Settings) -> None:
+    """A caller who hung up after choosing a purpose gets one automatic callback per issue."""
+    call = session.scalars(select(Call).where(Call.call_sid == event.call_sid)).one_or_none()
+    if (
+        call is None
+        or call.outcome != CallOutcome.ABANDONED
+        or not call.caller_number.startswith("+")
+    ):
+        return
+    purpose = call.queue or (call.category.value if call.category else None)
+    if purpose is None:
+        return  # hung up at the greeting or the main menu: nothing to call back about
+    day = event.at.astimezone(settings.timezone).date().isoformat()
+    _add_callback(
+        session,
+        key=f"abandoned:{call.caller_number}:{purpose}:{day}",
+        event=event,
+        reason=f"abandoned {'in the queue' if call.queue else 'in the IVR'} at {purpose}",
+        important=False,
+        due_at=next_opening(settings, event.at),
+    )
+
+
+def _add_callback(
+    session: Session, *, key: str, event: CallEvent, reason: str, important: bool, due_at: datetime
+) -> None:
+    row = {
+        "dedupe_key": key,
+        "call_sid": event.call_sid,
+        "phone": _caller_number(session, event.call_sid),
+        "reason": reason[:200],
+        "important": important,
+        "due_at": due_at,
+        "status": CallbackStatus.PENDING.value,
+        "recording_url": None,
         "attempts": 0,
         "created_at": event.at,
     }

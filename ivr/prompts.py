@@ -26,6 +26,7 @@ KNOWN_PLACEHOLDERS = frozenset(
         "count",
         "kind_label",
         "status_label",
+        "minutes",
         # text messages
         "number",
         "when",

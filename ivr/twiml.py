@@ -18,6 +18,7 @@ from ivr.verbs import (
     Enqueue,
     Gather,
     Hangup,
+    Leave,
     Pause,
     Play,
     Record,
@@ -82,6 +83,8 @@ def _add(response: VoiceResponse, verb: Verb) -> None:
         response.dial(verb.number, action=verb.action, method="POST", timeout=verb.timeout_s)
     elif isinstance(verb, Hangup):
         response.hangup()
+    elif isinstance(verb, Leave):
+        response.leave()
     else:  # pragma: no cover - the Verb union is closed
         raise TypeError(f"unknown verb {verb!r}")
 

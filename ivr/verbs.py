@@ -73,4 +73,9 @@ class Hangup:
     pass
 
 
-Verb = Say | Play | Pause | Gather | Redirect | Enqueue | Record | Dial | Hangup
+@dataclass(frozen=True)
+class Leave:
+    """Take the caller out of the queue; Twilio then calls the <Enqueue> action."""
+
+
+Verb = Say | Play | Pause | Gather | Redirect | Enqueue | Record | Dial | Hangup | Leave

@@ -16,8 +16,8 @@ from werkzeug.exceptions import HTTPException
 
 from ivr.app import services
 from ivr.events import CallEvent, EventKind
-from ivr.flows.engine import Caller, CallState, Recording, Reply, Turn
-from ivr.flows.speech import clean_speech
+from ivr.flows.engine import Caller, CallState, QueueWait, Recording, Reply, Turn
+from ivr.flows.speech import clean_digits, clean_speech
 from ivr.twiml import render
 
 log = logging.getLogger(__name__)
@@ -87,9 +87,9 @@ def _answer(turn: Turn) -> Response:
     return twiml(xml)
 
 
-def _count(raw: str | None) -> int:
+def _count(raw: str | None, limit: int = MAX_COUNTER) -> int:
     try:
-        return max(0, min(int(raw or 0), MAX_COUNTER))
+        return max(0, min(int(raw or 0), limit))
     except ValueError:
         return 0
 
@@ -139,11 +139,25 @@ def step() -> Response:
     return _answer(services().engine.step(_caller(), _state(request.args), reply))
 
 
+def _queue_wait() -> QueueWait:
+    form = request.form
+    waited = _count(form.get("QueueTime"), limit=24 * 3600)
+    return QueueWait(
+        waited_s=waited, position=max(_count(form.get("QueuePosition"), limit=10_000), 1)
+    )
+
+
 @voice.post("/queue/wait")
 def queue_wait() -> Response:
-    waited_s = _count(request.form.get("QueueTime")) if request.form.get("QueueTime") else 0
-    locale = request.args.get("lang", "")
-    return twiml(render(services().engine.queue_wait(locale, waited_s)))
+    return twiml(render(services().engine.queue_wait(_state(request.args), _queue_wait())))
+
+
+@voice.post("/queue/choice")
+def queue_choice() -> Response:
+    digits = clean_digits(request.form.get("Digits", ""))
+    return _answer(
+        services().engine.queue_choice(_caller(), _state(request.args), _queue_wait(), digits)
+    )
 
 
 @voice.post("/queue/result")

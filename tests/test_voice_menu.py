@@ -62,7 +62,7 @@ def enqueue(queue: str, seq: int = 2) -> Verb:
         {
             "action": f"/voice/queue/result?node={node}&lang=zh-CN&seq={seq}&ni=0&nm=0",
             "method": "POST",
-            "waitUrl": "/voice/queue/wait?lang=zh-CN",
+            "waitUrl": f"/voice/queue/wait?node={node}&lang=zh-CN",
             "waitUrlMethod": "POST",
         },
         queue,
@@ -229,14 +229,59 @@ def test_a_message_is_thanked_and_the_call_closed(twilio: TwilioFake) -> None:
     assert empty == [say("谢谢您的来电，我们会尽快答复，再见！"), Verb("Hangup", {})]
 
 
-def test_queue_wait_apologises_once_the_caller_has_waited(twilio: TwilioFake) -> None:
-    hold = say("所有客服人员正在忙，请您稍候，我们会尽快为您接通。")
-    early = twilio.follow("/voice/queue/wait?lang=zh-CN", "CA112", QueueTime="5", QueuePosition="2")
-    assert early == [hold, Verb("Pause", {"length": "20"})]
-    later = twilio.follow(
-        "/voice/queue/wait?lang=zh-CN", "CA112", QueueTime="45", QueuePosition="1"
-    )
-    assert later == [say("对不起，让您久等了。"), hold, Verb("Pause", {"length": "20"})]
+WAIT = "/voice/queue/wait?node=general_queue&lang=zh-CN"
+HOLD = say("所有客服人员正在忙，请您稍候，我们会尽快为您接通。")
+CHOICE = Verb(
+    "Gather",
+    {
+        "action": "/voice/queue/choice?node=general_queue&lang=zh-CN&seq=0&ni=0&nm=0",
+        "input": "dtmf",
+        "language": "cmn-Hans-CN",
+        "method": "POST",
+        "numDigits": "1",
+        "speechTimeout": "auto",
+        "timeout": "5",
+    },
+    children=[say("如需我们稍后按您的排队顺序回电，请按1；留言请按2；继续等待请不要挂机。")],
+)
+
+
+@pytest.mark.parametrize(
+    ("waited", "position", "sorry"),
+    [
+        ("5", "3", False),
+        ("29", "1", False),
+        ("30", "2", True),
+        ("59", "2", True),
+        ("60", "2", False),
+    ],
+)
+def test_waiting_callers_hear_their_place_and_an_apology_once(
+    twilio: TwilioFake, waited: str, position: str, sorry: bool
+) -> None:
+    verbs = twilio.follow(WAIT, "CA112", QueueTime=waited, QueuePosition=position)
+    ahead, minutes = int(position) - 1, -(-int(position) * 90 // 60)
+    expected = [
+        *([say("对不起，让您久等了。")] if sorry else []),
+        say(f"您前面还有{ahead}位，预计等待约{minutes}分钟。"),
+        HOLD,
+        Verb("Pause", {"length": "15"}),
+        CHOICE,
+    ]
+    assert verbs == expected
+
+
+def test_past_the_longest_wait_the_caller_leaves_for_a_message(twilio: TwilioFake) -> None:
+    assert twilio.follow(WAIT, "CA113", QueueTime="120", QueuePosition="4") == [Verb("Leave", {})]
+    url = "/voice/queue/result?node=general_queue&lang=zh-CN&seq=2&ni=0&nm=0"
+    after = twilio.follow(url, "CA113", QueueResult="leave", QueueTime="121")
+    assert after == [say(MESSAGE_OFFER), *record("take_message", 3)]
+
+
+def test_pressing_2_while_waiting_leaves_the_queue(twilio: TwilioFake) -> None:
+    choice = "/voice/queue/choice?node=general_queue&lang=zh-CN&seq=0&ni=0&nm=0"
+    assert twilio.follow(choice, "CA114", Digits="2", QueueTime="40") == [Verb("Leave", {})]
+    assert twilio.follow(choice, "CA114", Digits="7", QueueTime="40") == []  # back to waiting
 
 
 def test_healthz_answers_while_the_web_process_is_up(twilio: TwilioFake) -> None:

@@ -28,6 +28,7 @@ from ivr.verbs import (
     Enqueue,
     Gather,
     Hangup,
+    Leave,
     Pause,
     Play,
     Record,
@@ -39,7 +40,8 @@ from ivr.verbs import (
 
 MAX_HOPS = 50  # belt and braces: the validator already forbids silent loops
 SORRY_AFTER_WAIT_S = 30  # R8: a caller who has waited hears an apology
-QUEUE_HOLD_PAUSE_S = 20
+QUEUE_HOLD_PAUSE_S = 15
+WAIT_ROUND_S = 30  # announcements, hold and the choice: about one round every 30 s
 DIAL_TIMEOUT_S = 20  # an on-call engineer who has not answered by then gets skipped
 MAX_REMEMBERED = 16
 MAX_VALUE_CHARS = 200
@@ -130,6 +132,14 @@ class Reply:
             clean_speech(form.get("SpeechResult", "")),
             confidence,
         )
+
+
+@dataclass(frozen=True)
+class QueueWait:
+    """What Twilio tells the wait URL: how long this caller has waited, and their place."""
+
+    waited_s: int = 0
+    position: int = 1
 
 
 @dataclass(frozen=True)
@@ -260,13 +270,51 @@ class FlowEngine:
             self._run(call, state.at(node.after), turn)
         return turn
 
-    def queue_wait(self, locale: str, waited_s: int) -> list[Verb]:
-        """What a queued caller hears while waiting; Twilio fetches it again when it ends."""
-        state = CallState("", self._locale(locale))
+    def queue_wait(self, state: CallState, wait: QueueWait) -> list[Verb]:
+        """One round of waiting music (R8); Twilio fetches it again when it ends. Every round
+        offers a callback that keeps the caller's place, or a message; past the longest
+        wait the caller leaves the queue for a message and a callback."""
+        state = replace(state, locale=self._locale(state.locale))
+        if wait.waited_s >= self.settings.queue_max_wait_s:
+            return [Leave()]
         verbs: list[Verb] = []
-        if waited_s >= SORRY_AFTER_WAIT_S:
-            verbs += self._speak(state, "system.queue_sorry")
-        return [*verbs, *self._speak(state, "system.queue_hold"), Pause(QUEUE_HOLD_PAUSE_S)]
+        if SORRY_AFTER_WAIT_S <= wait.waited_s < SORRY_AFTER_WAIT_S + WAIT_ROUND_S:
+            verbs += self._speak(state, "system.queue_sorry")  # once: in the first round past 30 s
+        minutes = max(1, -(-wait.position * self.settings.queue_seconds_per_caller // 60))
+        verbs += self._speak(
+            state, "queue.position", count=str(max(wait.position - 1, 0)), minutes=str(minutes)
+        )
+        verbs += [*self._speak(state, "system.queue_hold"), Pause(QUEUE_HOLD_PAUSE_S)]
+        choice = Gather(
+            action="/voice/queue/choice?" + state.as_query(),
+            prompts=tuple(self._speak(state, "queue.choice")),
+            language=self.catalogues[state.locale].voice.gather_language,
+            timeout_s=5,
+            input="dtmf",
+        )
+        return [*verbs, choice]
+
+    def queue_choice(self, call: Caller, state: CallState, wait: QueueWait, digits: str) -> Turn:
+        """1: call me back, keeping my place (virtual hold); 2: let me leave a message."""
+        turn = Turn()
+        state = replace(state, locale=self._locale(state.locale))
+        if digits == "1":
+            node = self.flow.nodes.get(state.node)
+            queue = node.queue if node is not None else ""
+            turn.events.append(
+                self._event(
+                    call,
+                    state,
+                    EventKind.VIRTUAL_HOLD,
+                    queue=queue,
+                    waited_s=wait.waited_s,
+                    position=wait.position,
+                )
+            )
+            turn.verbs += [*self._speak(state, "queue.callback_promise"), Hangup()]
+        elif digits == "2":
+            turn.verbs.append(Leave())
+        return turn
 
     def fallback(self, record_action: str) -> list[Verb]:
         """Our apology when the main path failed: built once, needs no database or Redis."""
@@ -439,7 +487,8 @@ class FlowEngine:
         turn.verbs.append(
             Enqueue(
                 queue=str(node.queue),
-                wait_url="/voice/queue/wait?" + urlencode({"lang": state.locale}),
+                wait_url="/voice/queue/wait?"
+                + urlencode({"node": node.name, "lang": state.locale}),
                 action="/voice/queue/result?" + following.as_query(),
             )
         )

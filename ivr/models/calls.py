@@ -45,6 +45,7 @@ class CallOutcome(StrEnum):
     TRANSFERRED = "transferred"  # handed to the human queue
     AGENT_SERVED = "agent_served"  # a person took the call
     MESSAGE = "message"  # the caller left a message for a callback
+    CALLBACK = "callback"  # the caller chose to be called back, keeping their place in line
     ABANDONED = "abandoned"  # hung up before being served
     FAILED = "failed"  # never connected (busy, failed, no answer)
 

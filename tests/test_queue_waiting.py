@@ -1,0 +1,97 @@
+"""Waiting for a person (R8): virtual hold, and callbacks for callers who gave up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import Flask
+from sqlalchemy import select
+
+from ivr.app import services
+from ivr.clock import FrozenClock
+from ivr.models import Callback
+from tests.api_client import api_get
+from tests.call_walk import Walk
+from tests.conftest import SHANGHAI
+from tests.twilio_fake import TwilioFake, call_params
+
+
+def callbacks(app: Flask) -> list[tuple[str, str, bool, datetime]]:
+    with app.app_context(), services().db.reader() as session:
+        rows = session.scalars(select(Callback).order_by(Callback.id))
+        return [(row.phone, row.reason, row.important, row.due_at) for row in rows]
+
+
+def wait_in_queue(twilio: TwilioFake, sid: str) -> Walk:
+    walk = Walk(twilio, sid).start().press("0")
+    assert walk.tags == ["Say", "Enqueue"]
+    return walk
+
+
+def test_pressing_1_keeps_the_callers_place_with_a_callback(
+    twilio: TwilioFake, app: Flask, clock: FrozenClock, run_jobs: Callable[[], int]
+) -> None:
+    wait_in_queue(twilio, "CA800")
+    clock.advance(seconds=150)
+    choice = "/voice/queue/choice?node=general_queue&lang=zh-CN&seq=0&ni=0&nm=0"
+    verbs = twilio.follow(choice, "CA800", Digits="1", QueueTime="150", QueuePosition="3")
+    assert [v.text for v in verbs] == [
+        "好的，我们会按您排队的顺序尽快给您回电，请保持电话畅通。谢谢您的来电，再见！",
+        "",
+    ]
+    assert verbs[-1].tag == "Hangup"
+    # Twilio then ends the queue wait: the caller hung up, as they were told to.
+    result = "/voice/queue/result?node=general_queue&lang=zh-CN&seq=2&ni=0&nm=0"
+    twilio.follow(result, "CA800", QueueResult="hangup", QueueTime="152")
+    twilio.post("/voice/status", call_params("CA800", CallStatus="completed", CallDuration="160"))
+    run_jobs()
+    assert callbacks(app) == [
+        (
+            "+8613800138000",
+            "requested from the general queue after 2 min",
+            True,
+            datetime(2026, 11, 23, 10, 2, 30, tzinfo=SHANGHAI),
+        )
+    ]
+    assert api_get(app, "/api/calls/CA800")[1]["outcome"] == "callback"
+
+
+def test_a_caller_who_hangs_up_in_the_queue_is_called_back_once(
+    twilio: TwilioFake, app: Flask, run_jobs: Callable[[], int]
+) -> None:
+    for sid in ("CA801", "CA802"):  # the same caller gives up twice the same day
+        wait_in_queue(twilio, sid)
+        result = "/voice/queue/result?node=general_queue&lang=zh-CN&seq=2&ni=0&nm=0"
+        twilio.follow(result, sid, QueueResult="hangup", QueueTime="70")
+        twilio.post("/voice/status", call_params(sid, CallStatus="completed", CallDuration="80"))
+    run_jobs()
+    assert [(phone, reason) for phone, reason, _, _ in callbacks(app)] == [
+        ("+8613800138000", "abandoned in the queue at general")
+    ]
+
+
+def test_hanging_up_mid_menu_after_choosing_a_purpose_means_a_callback(
+    twilio: TwilioFake, app: Flask, clock: FrozenClock, run_jobs: Callable[[], int]
+) -> None:
+    clock.set(datetime(2026, 11, 23, 22, 0, tzinfo=SHANGHAI))
+    Walk(twilio, "CA803").start().press("2")  # a complaint, then silence: the caller hangs up
+    twilio.post("/voice/status", call_params("CA803", CallStatus="completed", CallDuration="20"))
+    run_jobs()
+    assert callbacks(app) == [
+        (
+            "+8613800138000",
+            "abandoned in the IVR at complaint",
+            False,
+            datetime(2026, 11, 24, 7, 0, tzinfo=SHANGHAI),  # when the office opens
+        )
+    ]
+
+
+def test_hanging_up_at_the_greeting_is_not_called_back(
+    twilio: TwilioFake, app: Flask, run_jobs: Callable[[], int]
+) -> None:
+    Walk(twilio, "CA804").start()
+    twilio.post("/voice/status", call_params("CA804", CallStatus="completed", CallDuration="3"))
+    run_jobs()
+    assert callbacks(app) == []
