@@ -129,9 +129,12 @@ def refresh_directory(app: Flask | None = None) -> Directory:
 def _register(app: Flask) -> None:
     from ivr.api import api
     from ivr.voice import voice
+    from ivr.web import register_web
 
     app.register_blueprint(voice)
     app.register_blueprint(api)
+    # Twilio signs its webhooks and the API takes a bearer token: no CSRF tokens there.
+    register_web(app, app.extensions["ivr"].settings, exempt=(voice, api))
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/media/prompts/<path:name>", "prompt_audio", prompt_audio)
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ivr.config import load_settings
+
+if TYPE_CHECKING:
+    from ivr.models import User
 
 
 @click.group()
@@ -200,6 +205,79 @@ def load_demo_residents() -> None:
     with registry_session(settings.database_url) as session:
         report = load_demo_estate(session)
     click.echo(f"demo estate loaded: {report.summary()}")
+
+
+# StaffRole's values, spelled out so `ivr --help` need not import the models (a test keeps
+# the two equal).
+STAFF_ROLES = ("agent", "supervisor", "admin")
+
+
+@main.group()
+def users() -> None:
+    """Staff accounts for the agent desk and the supervisor console."""
+
+
+@users.command(name="add")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(STAFF_ROLES))
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 8 characters (asked for when not given).",
+)
+@click.option("--phone", required=True, help="E.164, e.g. +8613800138000: the desk rings it.")
+@click.option("--name", "display_name", default="", help="Name shown on the desk.")
+def add_staff_user(username: str, role: str, password: str, phone: str, display_name: str) -> None:
+    """Add a member of staff who signs in at /login as USERNAME (case-insensitive)."""
+    from ivr.clock import SystemClock
+    from ivr.db import upgrade as migrate
+    from ivr.models import StaffRole
+    from ivr.residents import registry_session
+    from ivr.staff import StaffError, add_user
+
+    settings = load_settings()
+    migrate(settings.database_url)
+    try:
+        with registry_session(settings.database_url) as session:
+            user = add_user(
+                session,
+                username,
+                role=StaffRole(role),
+                password=password,
+                phone=phone,
+                now=SystemClock().now(),
+                display_name=display_name,
+            )
+    except StaffError as refused:
+        click.echo(f"user not added: {refused}", err=True)
+        sys.exit(1)
+    click.echo(f"added {user.role} {user.username} ({user.display_name}, {user.phone})")
+
+
+@users.command(name="list")
+def list_staff_users() -> None:
+    """Show every member of staff: role, availability, phone, lock."""
+    from ivr.clock import SystemClock
+    from ivr.db import upgrade as migrate
+    from ivr.residents import registry_session
+    from ivr.staff import list_users
+
+    settings = load_settings()
+    migrate(settings.database_url)
+    now = SystemClock().now()
+    with registry_session(settings.database_url) as session:
+        lines = [_staff_line(user, now) for user in list_users(session)]
+    click.echo("\n".join(lines) if lines else "no users yet: add one with `ivr users add`")
+
+
+def _staff_line(user: User, now: datetime) -> str:
+    locked = f"  locked until {user.locked_until:%Y-%m-%d %H:%M} UTC" if user.is_locked(now) else ""
+    return (
+        f"{user.username:<16} {user.role:<10} {user.availability:<9} {user.phone:<16}"
+        f" {user.display_name}{locked}"
+    )
 
 
 if __name__ == "__main__":

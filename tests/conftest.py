@@ -23,9 +23,12 @@ from sqlalchemy import create_engine, text
 from ivr.app import create_app, services
 from ivr.clock import FrozenClock
 from ivr.db import upgrade
+from ivr.models import StaffRole, User
 from ivr.redis_link import EmbeddedRedis, connect_patient
+from ivr.staff import add_user
 from ivr.telephony import RecordingHttpClient
 from tests.twilio_fake import TwilioFake
+from tests.web_client import STAFF_PASSWORD
 from worker.queues import ALL_QUEUES
 from worker.runtime import HotlineWorker, use_app
 
@@ -219,3 +222,28 @@ def run_due_jobs(
 @pytest.fixture
 def api_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+@pytest.fixture
+def make_user(app: Flask, clock: FrozenClock) -> Callable[..., User]:
+    """Adds a member of staff (an agent by default) who signs in with STAFF_PASSWORD."""
+
+    def make(
+        username: str = "agent1",
+        role: StaffRole = StaffRole.AGENT,
+        password: str = STAFF_PASSWORD,
+        phone: str = "+8613900139000",
+        display_name: str = "",
+    ) -> User:
+        with services_of(app).db.session() as session:
+            return add_user(
+                session,
+                username,
+                role=role,
+                password=password,
+                phone=phone,
+                now=clock.now(),
+                display_name=display_name,
+            )
+
+    return make

@@ -38,6 +38,7 @@ def test_db_upgrade_creates_the_call_log(data_dir: Path) -> None:
         "ticket_log",
         "tickets",
         "units",
+        "users",
     ]
     engine.dispose()
 

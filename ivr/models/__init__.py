@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models: the call log, residents, tickets and what we send out."""
+"""SQLAlchemy 2 models: the call log, residents, tickets, what we send out, and staff."""
 
 from ivr.models.base import Base, UTCDateTime
 from ivr.models.calls import Call, CallCategory, CallEventRow, CallOutcome, CallStatus
@@ -9,9 +9,11 @@ from ivr.models.outbound import (
     OutboundMessage,
 )
 from ivr.models.residents import Resident, Unit, unit_label
+from ivr.models.staff import Availability, StaffRole, User
 from ivr.models.tickets import Ticket, TicketKind, TicketLog, TicketPriority, TicketStatus
 
 __all__ = [
+    "Availability",
     "Base",
     "Call",
     "CallCategory",
@@ -23,6 +25,7 @@ __all__ = [
     "MessageStatus",
     "OutboundMessage",
     "Resident",
+    "StaffRole",
     "Ticket",
     "TicketKind",
     "TicketLog",
@@ -30,5 +33,6 @@ __all__ = [
     "TicketStatus",
     "UTCDateTime",
     "Unit",
+    "User",
     "unit_label",
 ]
