@@ -82,8 +82,11 @@ def test_the_openapi_document_is_valid_and_public(app: Flask) -> None:
     assert status == 200
     validate(body)
     assert sorted(body["paths"]) == [
+        "/api/callbacks",
+        "/api/callbacks/{callback}",
         "/api/calls",
         "/api/calls/{call_sid}",
+        "/api/queues",
         "/api/tickets",
         "/api/tickets/{ticket}",
     ]

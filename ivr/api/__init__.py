@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from ivr.api.callbacks import CallbackFilters, callback_detail, list_callbacks
 from ivr.api.calls import CallFilters, call_detail, list_calls
 from ivr.api.openapi import OPENAPI
 from ivr.api.params import FilterError
+from ivr.api.queues import flow_queues, queues_now
 from ivr.api.tickets import TicketFilters, list_tickets, ticket_detail
 from ivr.app import services
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
 PUBLIC_ENDPOINTS = {"api.openapi"}
+
+
+def _now() -> datetime:
+    """The app's clock, in UTC like every time the API gives."""
+    return services().clock.now().astimezone(UTC)
 
 
 def _error(status: int, message: str) -> ResponseReturnValue:
@@ -86,3 +94,29 @@ def ticket(key: str) -> ResponseReturnValue:
     if found is None:
         return _error(404, f"no ticket {key}")
     return jsonify(found)
+
+
+@api.get("/callbacks")
+def callbacks() -> ResponseReturnValue:
+    found = services()
+    filters = CallbackFilters.from_args(request.args, found.settings.timezone, _now())
+    with found.db.reader() as session:
+        return jsonify(list_callbacks(session, filters))
+
+
+@api.get("/callbacks/<key>")
+def callback(key: str) -> ResponseReturnValue:
+    found = services()
+    with found.db.reader() as session:
+        detail = callback_detail(session, key, _now())
+    if detail is None:
+        return _error(404, f"no callback {key}")
+    return jsonify(detail)
+
+
+@api.get("/queues")
+def queues() -> ResponseReturnValue:
+    """Computed from the call log at request time: who waits where, and for how long."""
+    found = services()
+    with found.db.reader() as session:
+        return jsonify(queues_now(session, flow_queues(found.engine.flow), _now()))

@@ -7,6 +7,7 @@ from typing import Any
 
 from ivr.api.params import DEFAULT_LIMIT, MAX_LIMIT
 from ivr.models import (
+    CallbackStatus,
     CallCategory,
     CallOutcome,
     CallStatus,
@@ -164,6 +165,99 @@ TICKET_LOG_ENTRY = {
             "description": "created, notified, not_notified, escalated, sla_warning, sla_breached…",
         },
         "detail": {"type": "object"},
+    },
+}
+
+_CALLBACK_PROPERTIES = {
+    "id": {"type": "integer", "description": "Row id, for `/api/callbacks/{callback}`."},
+    "phone": {"type": "string", "example": "+8613800138000", "description": "Who to call."},
+    "reason": {
+        "type": "string",
+        "example": "requested from the general queue after 2 min",
+        "description": "Why we owe the call: virtual hold, an abandoned call, a message left…",
+    },
+    "important": {
+        "type": "boolean",
+        "description": "Promised the same day (R7) or asked for from the queue.",
+    },
+    "due_at": _time("When we promised to call back."),
+    "status": _one_of(CallbackStatus),
+    "attempts": {"type": "integer", "minimum": 0, "description": "Calls tried so far."},
+    "outcome": _nullable({"type": "string", "description": "What the last attempt gave."}),
+    "recording_url": _nullable({"type": "string", "description": "The message left, if any."}),
+    "created_at": _time("When the call that caused it asked for it."),
+    "call_sid": _nullable({"type": "string", "description": "The call that caused it."}),
+    "overdue": {
+        "type": "boolean",
+        "description": "Still pending and its due time has passed.",
+    },
+}
+
+CALLBACK = {
+    "type": "object",
+    "description": "A promise to call a resident back (R7).",
+    "required": list(_CALLBACK_PROPERTIES),
+    "properties": _CALLBACK_PROPERTIES,
+}
+
+CALLBACK_WITH_CALL = {
+    "allOf": [
+        _ref("Callback"),
+        {
+            "type": "object",
+            "required": ["call"],
+            "properties": {
+                "call": {
+                    "anyOf": [_ref("Call"), {"type": "null"}],
+                    "description": "The call that caused it, when it is in the call log.",
+                }
+            },
+        },
+    ]
+}
+
+WAITING_CALLER = {
+    "type": "object",
+    "description": "A caller waiting for a person.",
+    "required": ["call_sid", "caller_number", "unit", "category", "joined_at", "waited_s"],
+    "properties": {
+        "call_sid": {"type": "string", "description": "For `/api/calls/{call_sid}`."},
+        "caller_number": {"type": "string", "example": "+8613800138000"},
+        "unit": _nullable({"type": "string", "description": "Building and room, when known."}),
+        "category": _nullable(_one_of(CallCategory)),
+        "joined_at": _time("When the caller was put in the queue."),
+        "waited_s": {"type": "integer", "minimum": 0, "description": "Seconds waited so far."},
+    },
+}
+
+QUEUE = {
+    "type": "object",
+    "description": "One human queue and who waits in it, longest-waiting first.",
+    "required": ["name", "waiting", "longest_wait_s", "callers"],
+    "properties": {
+        "name": {"type": "string", "example": "general"},
+        "waiting": {"type": "integer", "minimum": 0, "description": "Callers waiting."},
+        "longest_wait_s": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "The longest wait so far, in seconds; 0 when nobody waits.",
+        },
+        "callers": {"type": "array", "items": _ref("WaitingCaller")},
+    },
+}
+
+QUEUES = {
+    "type": "object",
+    "required": ["as_of", "queues"],
+    "properties": {
+        "as_of": _time("The moment the waits were measured."),
+        "queues": {
+            "type": "array",
+            "items": _ref("Queue"),
+            "description": "Every queue of the call flow and any other with callers in it, "
+            "most urgent first: emergency, complaint, repair, inquiry, general, then the rest "
+            "by name.",
+        },
     },
 }
 
@@ -326,18 +420,82 @@ TICKET_PATHS = {
     },
 }
 
+CALLBACK_FILTERS = [
+    _query(
+        "due_after",
+        "Due from this date (YYYY-MM-DD, hotline time zone) or ISO datetime, inclusive.",
+        _STRING,
+    ),
+    _query(
+        "due_before",
+        "Due up to this date, inclusive (YYYY-MM-DD), or ISO datetime, exclusive.",
+        _STRING,
+    ),
+    _query("status", "Callback status.", _one_of(CallbackStatus)),
+    _query(
+        "important", "Only important (true) or ordinary (false) callbacks.", {"type": "boolean"}
+    ),
+    _query(
+        "overdue",
+        "true: only pending callbacks past their due time; false: all the others.",
+        {"type": "boolean"},
+    ),
+]
+
+CALLBACK_PATHS = {
+    "/api/callbacks": {
+        "get": {
+            "summary": "List callbacks, soonest due first",
+            "operationId": "listCallbacks",
+            "parameters": [*CALLBACK_FILTERS, *PAGE_PARAMETERS],
+            "responses": {
+                "200": _json_response("A page of callbacks.", _page("callbacks", "Callback")),
+                "400": BAD_FILTER,
+                "401": NO_TOKEN,
+            },
+        }
+    },
+    "/api/callbacks/{callback}": {
+        "get": {
+            "summary": "One callback with the call that caused it",
+            "operationId": "getCallback",
+            "parameters": [_path("callback", "The callback's id.")],
+            "responses": {
+                "200": _json_response("The callback.", _ref("CallbackWithCall")),
+                "401": NO_TOKEN,
+                "404": _error_response("No such callback."),
+            },
+        }
+    },
+}
+
+QUEUE_PATHS = {
+    "/api/queues": {
+        "get": {
+            "summary": "Callers waiting for a person, queue by queue",
+            "description": "Computed from the call log when asked: a caller waits from being "
+            "handed to a queue until they are bridged, leave the queue or hang up.",
+            "operationId": "listQueues",
+            "responses": {
+                "200": _json_response("The queues, most urgent first.", _ref("Queues")),
+                "401": NO_TOKEN,
+            },
+        }
+    },
+}
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
         "title": "Property hotline API",
         "version": "1.0.0",
         "description": (
-            "The hotline's call log, repair orders and complaints. "
+            "The hotline's call log, repair orders and complaints, callbacks and queues. "
             "Every endpoint needs `Authorization: Bearer <IVR_API_TOKEN>`."
         ),
     },
     "security": [{"bearer": []}],
-    "paths": {**CALL_PATHS, **TICKET_PATHS},
+    "paths": {**CALL_PATHS, **TICKET_PATHS, **CALLBACK_PATHS, **QUEUE_PATHS},
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         "schemas": {
@@ -345,6 +503,11 @@ OPENAPI: dict[str, Any] = {
             "CallEvent": EVENT,
             "Ticket": TICKET,
             "TicketLogEntry": TICKET_LOG_ENTRY,
+            "Callback": CALLBACK,
+            "CallbackWithCall": CALLBACK_WITH_CALL,
+            "Queues": QUEUES,
+            "Queue": QUEUE,
+            "WaitingCaller": WAITING_CALLER,
             "Error": ERROR,
         },
     },

@@ -20,6 +20,7 @@ T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 SWITCHES = {"true": True, "false": False}
+MAX_ID_DIGITS = 18  # longer digit strings would overflow a BIGINT
 
 
 class FilterError(ValueError):
@@ -38,12 +39,14 @@ def moment(raw: str, zone: ZoneInfo, end_of_day: bool) -> datetime:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
 
 
-def period(args: Mapping[str, str], zone: ZoneInfo) -> tuple[datetime | None, datetime | None]:
-    """`from` (inclusive) and `to` (a date: inclusive; a datetime: exclusive), in UTC."""
-    since = moment(args["from"], zone, end_of_day=False) if args.get("from") else None
-    until = moment(args["to"], zone, end_of_day=True) if args.get("to") else None
+def period(
+    args: Mapping[str, str], zone: ZoneInfo, start: str = "from", end: str = "to"
+) -> tuple[datetime | None, datetime | None]:
+    """`start` (inclusive) and `end` (a date: inclusive; a datetime: exclusive), in UTC."""
+    since = moment(args[start], zone, end_of_day=False) if args.get(start) else None
+    until = moment(args[end], zone, end_of_day=True) if args.get(end) else None
     if since and until and until <= since:
-        raise FilterError("'to' must be after 'from'")
+        raise FilterError(f"'{end}' must be after '{start}'")
     return since, until
 
 
@@ -101,6 +104,22 @@ def older_than(
     """Rows after the cursor in a newest-first list ordered by (at, id)."""
     last_at, last_id = cursor
     return or_(at < last_at, and_(at == last_at, ident < last_id))
+
+
+def later_than(
+    cursor: tuple[datetime, int],
+    at: InstrumentedAttribute[datetime],
+    ident: InstrumentedAttribute[int],
+) -> ColumnElement[bool]:
+    """Rows after the cursor in a soonest-first list ordered by (at, id)."""
+    last_at, last_id = cursor
+    return or_(at > last_at, and_(at == last_at, ident > last_id))
+
+
+def row_id(key: str) -> int | None:
+    """A row id as written in a URL (`42`); None for anything else, or too big for a BIGINT."""
+    canonical = key.isascii() and key.isdigit() and not key.startswith("0")
+    return int(key) if canonical and len(key) <= MAX_ID_DIGITS else None
 
 
 def one_page(rows: Sequence[T], limit: int) -> tuple[Sequence[T], bool]:

@@ -21,6 +21,7 @@ from ivr.api.params import (
     optional_cursor,
     page_size,
     period,
+    row_id,
     switch,
 )
 from ivr.models import Ticket, TicketKind, TicketLog, TicketPriority, TicketStatus, Unit
@@ -29,7 +30,6 @@ from ivr.tickets import service_levels
 
 OPEN_STATUSES = tuple(status for status in TicketStatus if status.is_open)
 NEWEST_FIRST = (Ticket.created_at.desc(), Ticket.id.desc())
-MAX_ID_DIGITS = 18  # longer digit strings would overflow a BIGINT: read them as ticket numbers
 
 
 def unit_label_column() -> ColumnElement[str | None]:
@@ -189,18 +189,12 @@ def list_tickets(session: Session, filters: TicketFilters) -> dict[str, Any]:
     }
 
 
-def _ticket_id(key: str) -> int | None:
-    """A row id as written in a URL; numbers with a leading zero (0105001) are ticket numbers."""
-    looks_like_id = key.isascii() and key.isdigit() and not key.startswith("0")
-    return int(key) if looks_like_id and len(key) <= MAX_ID_DIGITS else None
-
-
 def _with_history() -> Select[Ticket]:
     return select(Ticket).options(selectinload(Ticket.unit), selectinload(Ticket.log))
 
 
 def _by_id(session: Session, key: str) -> Ticket | None:
-    ident = _ticket_id(key)
+    ident = row_id(key)  # numbers with a leading zero (0105001) are ticket numbers
     if ident is None:
         return None
     return session.scalars(_with_history().where(Ticket.id == ident)).first()

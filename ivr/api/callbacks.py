@@ -1,0 +1,128 @@
+"""Reading the callbacks we owe residents (R7): filters, soonest-due first, JSON shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, and_, not_, select
+from sqlalchemy.orm import Session
+
+from ivr.api.calls import call_json
+from ivr.api.params import (
+    DEFAULT_LIMIT,
+    encode_cursor,
+    enum_value,
+    iso,
+    later_than,
+    one_page,
+    optional_cursor,
+    page_size,
+    period,
+    row_id,
+    switch,
+)
+from ivr.models import Call, Callback, CallbackStatus
+
+SOONEST_FIRST = (Callback.due_at.asc(), Callback.id.asc())
+
+
+def overdue_column(now: datetime) -> ColumnElement[bool]:
+    """Still owed, and its promised time has passed."""
+    return and_(Callback.status == CallbackStatus.PENDING, Callback.due_at < now)
+
+
+def is_overdue(callback: Callback, now: datetime) -> bool:
+    """`overdue_column` in Python, for one row."""
+    return callback.status == CallbackStatus.PENDING and callback.due_at < now
+
+
+def _overdue(wanted: bool | None, now: datetime) -> ColumnElement[bool] | None:
+    if wanted is None:
+        return None
+    return overdue_column(now) if wanted else not_(overdue_column(now))
+
+
+@dataclass(frozen=True)
+class CallbackFilters:
+    now: datetime
+    due_after: datetime | None = None
+    due_before: datetime | None = None
+    status: CallbackStatus | None = None
+    important: bool | None = None
+    overdue: bool | None = None
+    limit: int = DEFAULT_LIMIT
+    cursor: tuple[datetime, int] | None = None
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str], zone: ZoneInfo, now: datetime) -> CallbackFilters:
+        due_after, due_before = period(args, zone, start="due_after", end="due_before")
+        return cls(
+            now=now,
+            due_after=due_after,
+            due_before=due_before,
+            status=enum_value(CallbackStatus, args.get("status"), "status"),
+            important=switch(args.get("important"), "important"),
+            overdue=switch(args.get("overdue"), "overdue"),
+            limit=page_size(args.get("limit")),
+            cursor=optional_cursor(args),
+        )
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        checks = [
+            Callback.due_at >= self.due_after if self.due_after else None,
+            Callback.due_at < self.due_before if self.due_before else None,
+            Callback.status == self.status if self.status else None,
+            Callback.important == self.important if self.important is not None else None,
+            _overdue(self.overdue, self.now),
+            later_than(self.cursor, Callback.due_at, Callback.id) if self.cursor else None,
+        ]
+        return [check for check in checks if check is not None]
+
+    def query(self) -> Select[Callback]:
+        return (
+            select(Callback)
+            .where(*self.conditions())
+            .order_by(*SOONEST_FIRST)
+            .limit(self.limit + 1)
+        )
+
+
+def callback_json(callback: Callback, now: datetime) -> dict[str, Any]:
+    return {
+        "id": callback.id,
+        "phone": callback.phone,
+        "reason": callback.reason,
+        "important": callback.important,
+        "due_at": iso(callback.due_at),
+        "status": callback.status.value,
+        "attempts": callback.attempts,
+        "outcome": callback.outcome,
+        "recording_url": callback.recording_url,
+        "created_at": iso(callback.created_at),
+        "call_sid": callback.call_sid,
+        "overdue": is_overdue(callback, now),
+    }
+
+
+def list_callbacks(session: Session, filters: CallbackFilters) -> dict[str, Any]:
+    page, more = one_page(list(session.scalars(filters.query())), filters.limit)
+    return {
+        "callbacks": [callback_json(callback, filters.now) for callback in page],
+        "next_cursor": encode_cursor(page[-1].due_at, page[-1].id) if more else None,
+    }
+
+
+def callback_detail(session: Session, key: str, now: datetime) -> dict[str, Any] | None:
+    """One callback by id, with the call that caused it (null when that call is not logged)."""
+    ident = row_id(key)
+    callback = session.get(Callback, ident) if ident is not None else None
+    if callback is None:
+        return None
+    call = None
+    if callback.call_sid:
+        call = session.scalars(select(Call).where(Call.call_sid == callback.call_sid)).first()
+    return {**callback_json(callback, now), "call": call_json(call) if call else None}
