@@ -95,3 +95,15 @@ def test_hanging_up_at_the_greeting_is_not_called_back(
     twilio.post("/voice/status", call_params("CA804", CallStatus="completed", CallDuration="3"))
     run_jobs()
     assert callbacks(app) == []
+
+
+def test_virtual_hold_is_logged_after_the_hand_off_even_in_the_same_second(
+    twilio: TwilioFake, app: Flask, run_jobs: Callable[[], int]
+) -> None:
+    walk = wait_in_queue(twilio, "CA805")
+    wait_url = walk.verbs[1].attrs["waitUrl"]
+    music = twilio.follow(wait_url, "CA805", QueueTime="40", QueuePosition="1")
+    choice = next(v for v in music if v.tag == "Gather").attrs["action"]
+    twilio.follow(choice, "CA805", Digits="1", QueueTime="45", QueuePosition="1")
+    run_jobs()
+    assert api_get(app, "/api/calls/CA805")[1]["outcome"] == "callback"

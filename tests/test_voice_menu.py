@@ -62,7 +62,7 @@ def enqueue(queue: str, seq: int = 2) -> Verb:
         {
             "action": f"/voice/queue/result?node={node}&lang=zh-CN&seq={seq}&ni=0&nm=0",
             "method": "POST",
-            "waitUrl": f"/voice/queue/wait?node={node}&lang=zh-CN",
+            "waitUrl": f"/voice/queue/wait?node={node}&lang=zh-CN&seq={seq}&ni=0&nm=0",
             "waitUrlMethod": "POST",
         },
         queue,

@@ -487,8 +487,9 @@ class FlowEngine:
         turn.verbs.append(
             Enqueue(
                 queue=str(node.queue),
-                wait_url="/voice/queue/wait?"
-                + urlencode({"node": node.name, "lang": state.locale}),
+                # The wait rounds carry the step after the hand-off, so whatever the caller
+                # chooses while waiting is logged after the hand-off itself.
+                wait_url="/voice/queue/wait?" + following.as_query(),
                 action="/voice/queue/result?" + following.as_query(),
             )
         )
