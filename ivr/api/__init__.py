@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -70,13 +71,14 @@ def calls() -> ResponseReturnValue:
         return jsonify(list_calls(session, filters))
 
 
+def _one(what: str, key: str, detail: dict[str, Any] | None) -> ResponseReturnValue:
+    return jsonify(detail) if detail is not None else _error(404, f"no {what} {key}")
+
+
 @api.get("/calls/<call_sid>")
 def call(call_sid: str) -> ResponseReturnValue:
     with services().db.reader() as session:
-        found = call_detail(session, call_sid)
-    if found is None:
-        return _error(404, f"no call {call_sid}")
-    return jsonify(found)
+        return _one("call", call_sid, call_detail(session, call_sid))
 
 
 @api.get("/tickets")
@@ -90,10 +92,7 @@ def tickets() -> ResponseReturnValue:
 def ticket(key: str) -> ResponseReturnValue:
     """`key` is the ticket's id or its number (1123001)."""
     with services().db.reader() as session:
-        found = ticket_detail(session, key)
-    if found is None:
-        return _error(404, f"no ticket {key}")
-    return jsonify(found)
+        return _one("ticket", key, ticket_detail(session, key))
 
 
 @api.get("/callbacks")
@@ -106,12 +105,8 @@ def callbacks() -> ResponseReturnValue:
 
 @api.get("/callbacks/<key>")
 def callback(key: str) -> ResponseReturnValue:
-    found = services()
-    with found.db.reader() as session:
-        detail = callback_detail(session, key, _now())
-    if detail is None:
-        return _error(404, f"no callback {key}")
-    return jsonify(detail)
+    with services().db.reader() as session:
+        return _one("callback", key, callback_detail(session, key, _now()))
 
 
 @api.get("/queues")
