@@ -41,11 +41,14 @@ HOLD_QUEUE_SIZE = "1"
 GATHER_HINT = "press a key (0-9 * #), type words to speak, or Enter for silence"
 RECORD_HINT = "type your message after the beep, or Enter to leave none"
 QUEUE_HINT = "what happens? a = an agent answers (Enter), l = you leave the queue, h = you hang up"
+QUEUE_CHOICE_HINT = QUEUE_HINT + ", 1 = call me back keeping my place, 2 = leave a message"
 DIAL_HINT = "does the number answer? a = answered (Enter), n = no answer"
 
 # The caller's choice in a queue, as Twilio reports it in QueueResult.
 QUEUE_RESULTS = {"": "bridged", "a": "bridged", "agent": "bridged", "l": "leave", "leave": "leave"}
 QUEUE_RESULTS |= {"h": "hangup", "hangup": "hangup"}
+# Keys the caller may press during the wait music, when it offers them.
+QUEUE_KEYS = {"1": "1", "2": "2"}
 QUEUE_NOTES = {
     "bridged": "an agent answers",
     "leave": "you leave the queue",
@@ -522,15 +525,22 @@ class PhoneCall:
     def _enqueue(self, verb: TwimlVerb, document_url: str) -> WebhookRequest | None:
         queue_sid = new_sid("QU")
         self.transcript.note(f"hotline puts you in the {verb.text} queue")
+        keys_url = None
         if verb.attrs.get("waitUrl"):
-            self._hear_hold_message(urljoin(document_url, verb.attrs["waitUrl"]), queue_sid)
-        result = self._choose(QUEUE_HINT, QUEUE_RESULTS) or "hangup"
+            keys_url = self._hear_hold_message(
+                urljoin(document_url, verb.attrs["waitUrl"]), queue_sid
+            )
+        choices = {**QUEUE_RESULTS, **QUEUE_KEYS} if keys_url else QUEUE_RESULTS
+        result = self._choose(QUEUE_CHOICE_HINT if keys_url else QUEUE_HINT, choices) or "hangup"
+        if result in QUEUE_KEYS and keys_url:
+            result = self._press_while_waiting(keys_url, result, queue_sid)
         self.transcript.note(QUEUE_NOTES[result])
         params = [("QueueResult", result), ("QueueSid", queue_sid), ("QueueTime", "0")]
         return self._after_leaving(verb, document_url, params, caller_gone=result == "hangup")
 
-    def _hear_hold_message(self, wait_url: str, queue_sid: str) -> None:
-        """Twilio loops the waitUrl while the caller holds; once is enough to hear it."""
+    def _hear_hold_message(self, wait_url: str, queue_sid: str) -> str | None:
+        """Twilio loops the waitUrl while the caller holds; once is enough to hear it.
+        Returns where keys pressed during the music go, if it offers any."""
         hold = [
             ("QueueSid", queue_sid),
             ("QueuePosition", "1"),
@@ -538,7 +548,29 @@ class PhoneCall:
             ("AvgQueueTime", "0"),
             ("CurrentQueueSize", HOLD_QUEUE_SIZE),
         ]
-        self._speak_all(self._fetch(WebhookRequest(wait_url, hold)), wait_url)
+        keys_url = None
+        for verb in self._fetch(WebhookRequest(wait_url, hold)):
+            if verb.tag == "Gather":
+                self._speak_all(verb.children, wait_url)
+                keys_url = self._action(verb, wait_url)
+            else:
+                self._speak_all([verb], wait_url)
+        return keys_url
+
+    def _press_while_waiting(self, keys_url: str, key: str, queue_sid: str) -> str:
+        """A key pressed during the wait music: the hotline answers with words, then
+        takes the caller out of the queue (<Leave>) or says goodbye (<Hangup>)."""
+        self.transcript.note(f"you pressed {key}")
+        pressed = [("Digits", key), ("QueueSid", queue_sid), ("QueueTime", "0")]
+        answer = self._fetch(WebhookRequest(keys_url, pressed))
+        self._speak_all([v for v in answer if v.tag in {"Say", "Play", "Pause"}], keys_url)
+        tags = {verb.tag for verb in answer}
+        if "Leave" in tags:
+            return "leave"
+        if "Hangup" in tags:
+            self.transcript.note("hotline hangs up")
+            return "hangup"
+        return "bridged"  # nothing to do with the key: go on waiting until an agent answers
 
     def _dial(self, verb: TwimlVerb, document_url: str) -> WebhookRequest | None:
         number = verb.text or " ".join(child.text for child in verb.children)

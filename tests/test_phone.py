@@ -391,9 +391,7 @@ def holding(heard: Heard, locale: str = "zh-CN") -> list[str]:
         heard("queue.position", locale, count="0", minutes="2"),
         heard("system.queue_hold", locale),
         f"hotline pauses {QUEUE_HOLD_PAUSE_S} s",
-        # The virtual-hold choice is a <Gather> in the wait music; `ivr call` only asks
-        # whether an agent answers, so it notes the Gather and moves on.
-        "(hotline sent <Gather>, which `ivr call` skips)",
+        heard("queue.choice", locale),
     ]
 
 
@@ -444,6 +442,34 @@ def test_in_office_hours_a_person_answers_from_the_queue(
             "hotline",
             id="leaves-then-messages",
         ),
+        pytest.param(
+            "0,2,请回电",
+            (
+                "you pressed 2",
+                "you leave the queue",
+                "@message.offer",
+                "hotline records your message after the beep",
+                "you leave a message: 请回电",
+                "@system.message_thanks",
+                "@system.goodbye",
+                "hotline hangs up",
+            ),
+            "message",
+            "hotline",
+            id="presses-2-for-a-message",
+        ),
+        pytest.param(
+            "0,1",
+            (
+                "you pressed 1",
+                "@queue.callback_promise",
+                "hotline hangs up",
+                "you hang up in the queue",
+            ),
+            "callback",
+            "caller",
+            id="presses-1-to-be-called-back",
+        ),
         pytest.param("0,h", ("you hang up in the queue",), "abandoned", "caller", id="hangs-up"),
         pytest.param("0", ("you hang up in the queue",), "abandoned", "caller", id="script-ends"),
     ],
@@ -474,6 +500,8 @@ def test_a_caller_who_leaves_the_queue(
     assert details(log, "queue_result") == [
         {"result": "leave" if expected == "message" else "hangup"}
     ]
+    if expected == "callback":
+        assert details(log, "virtual_hold") == [{"queue": "general", "waited_s": 0, "position": 1}]
 
 
 # --- out of hours: a message, and a callback owed -----------------------------------------
