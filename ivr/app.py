@@ -122,7 +122,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 def refresh_directory(app: Flask | None = None) -> Directory:
     """Reload the callers' directory now; the old snapshot stays if the database fails."""
     found: Services = (app or current_app).extensions["ivr"]
-    found.directory.refresh(found.db)
+    found.directory.refresh(found.db, found.clock.now())
     return found.directory.current
 
 

@@ -13,8 +13,8 @@ import re
 import threading
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -23,11 +23,22 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ivr.db import Database
+from ivr.events import EventKind
 from ivr.flows import lookup as flow_lookup
-from ivr.models import Resident, Ticket, TicketKind, TicketStatus, Unit, unit_label
+from ivr.models import (
+    CallEventRow,
+    Resident,
+    Ticket,
+    TicketKind,
+    TicketStatus,
+    Unit,
+    unit_label,
+)
 from ivr.residents import normalise_phone, place_text
 
 log = logging.getLogger(__name__)
+
+ANSWER_WAIT_WINDOW = timedelta(hours=2)
 
 DEFAULT_REFRESH_S = 15.0
 OPEN_STATUSES = tuple(status for status in TicketStatus if status.is_open)
@@ -105,6 +116,8 @@ class Directory:
     tickets_by_phone: Mapping[str, tuple[OpenTicket, ...]]
     tickets_by_number: Mapping[str, tuple[OpenTicket, ...]]
     tickets_by_keypad: Mapping[str, tuple[OpenTicket, ...]]
+    # Per queue, how long answered callers waited lately (seconds): the wait estimate.
+    answer_waits: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def empty(cls) -> Directory:
@@ -193,9 +206,30 @@ class Directory:
 # --- from the database --------------------------------------------------------------------
 
 
-def load_directory(session: Session) -> Directory:
-    """Three queries, read in one transaction so households and tickets agree."""
-    return Directory.build(_households(session), _units(session), _open_tickets(session))
+def load_directory(session: Session, now: datetime | None = None) -> Directory:
+    """A few queries, read in one transaction so households and tickets agree."""
+    directory = Directory.build(_households(session), _units(session), _open_tickets(session))
+    waits = recent_answer_waits(session, now or datetime.now(UTC))
+    return replace(directory, answer_waits=MappingProxyType(waits))
+
+
+def recent_answer_waits(session: Session, now: datetime) -> dict[str, int]:
+    """The average wait of callers an agent answered in the last two hours, per queue."""
+    since = now - ANSWER_WAIT_WINDOW
+    rows = session.scalars(
+        select(CallEventRow.detail).where(
+            CallEventRow.kind == EventKind.QUEUE_RESULT.value, CallEventRow.at >= since
+        )
+    )
+    waits: dict[str, list[int]] = defaultdict(list)
+    for detail in rows:
+        if (
+            detail.get("result") == "bridged"
+            and detail.get("queue")
+            and isinstance(detail.get("waited_s"), int)
+        ):
+            waits[str(detail["queue"])].append(int(detail["waited_s"]))
+    return {queue: round(sum(seconds) / len(seconds)) for queue, seconds in waits.items()}
 
 
 def _households(session: Session) -> list[Household]:
@@ -270,11 +304,11 @@ class DirectoryCache:
         with self._lock:
             self._current = directory
 
-    def refresh(self, db: Database) -> bool:
+    def refresh(self, db: Database, now: datetime | None = None) -> bool:
         """Rebuild from the database; on any failure keep the old snapshot and log why."""
         try:
             with db.reader() as session:
-                fresh = load_directory(session)
+                fresh = load_directory(session, now)
         except SQLAlchemyError as exc:
             log.warning("caller directory not refreshed, keeping the old one: %s", exc)
             return False
@@ -331,6 +365,9 @@ class DirectoryLookup:
     def ticket(self, number: str) -> flow_lookup.OpenTicket | None:
         found = self.directory.open_ticket(number)
         return _engine_ticket(found) if found else None
+
+    def seconds_to_answer(self, queue: str) -> int | None:
+        return self.directory.answer_waits.get(queue)
 
 
 def _engine_household(home: Household) -> flow_lookup.Household:

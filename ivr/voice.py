@@ -163,7 +163,8 @@ def queue_choice() -> Response:
 @voice.post("/queue/result")
 def queue_result() -> Response:
     result = request.form.get("QueueResult", "")[:32] or "unknown"
-    return _answer(services().engine.queue_result(_caller(), _state(request.args), result))
+    waited = _count(request.form.get("QueueTime"), limit=24 * 3600)
+    return _answer(services().engine.queue_result(_caller(), _state(request.args), result, waited))
 
 
 @voice.post("/message")

@@ -498,7 +498,11 @@ def test_a_caller_who_leaves_the_queue(
     log = call_log(call.call_sid)
     assert outcome(log) == (None, expected, "completed")
     assert details(log, "queue_result") == [
-        {"result": "leave" if expected == "message" else "hangup"}
+        {
+            "result": "leave" if expected == "message" else "hangup",
+            "queue": "general",
+            "waited_s": 0,
+        }
     ]
     if expected == "callback":
         assert details(log, "virtual_hold") == [{"queue": "general", "waited_s": 0, "position": 1}]

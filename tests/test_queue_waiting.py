@@ -107,3 +107,21 @@ def test_virtual_hold_is_logged_after_the_hand_off_even_in_the_same_second(
     twilio.follow(choice, "CA805", Digits="1", QueueTime="45", QueuePosition="1")
     run_jobs()
     assert api_get(app, "/api/calls/CA805")[1]["outcome"] == "callback"
+
+
+def test_the_wait_estimate_comes_from_recent_answered_callers(
+    twilio: TwilioFake, app: Flask, run_jobs: Callable[[], int]
+) -> None:
+    from ivr.app import refresh_directory
+
+    result = "/voice/queue/result?node=general_queue&lang=zh-CN&seq=2&ni=0&nm=0"
+    for sid, waited in (("CA806", "240"), ("CA807", "360")):
+        wait_in_queue(twilio, sid)
+        twilio.follow(result, sid, QueueResult="bridged", QueueTime=waited)
+    run_jobs()
+    refresh_directory(app)
+    wait = "/voice/queue/wait?node=general_queue&lang=zh-CN&seq=2&ni=0&nm=0"
+    fresh = twilio.follow(wait, "CA808", QueueTime="0", QueuePosition="2")
+    assert fresh[0].text == "您前面还有1位，预计等待约5分钟。"  # they waited 300 s on average
+    later = twilio.follow(wait, "CA808", QueueTime="100", QueuePosition="1")
+    assert later[0].text == "您前面还有0位，预计等待约4分钟。"  # 200 s to go

@@ -42,6 +42,7 @@ MAX_HOPS = 50  # belt and braces: the validator already forbids silent loops
 SORRY_AFTER_WAIT_S = 30  # R8: a caller who has waited hears an apology
 QUEUE_HOLD_PAUSE_S = 15
 WAIT_ROUND_S = 30  # announcements, hold and the choice: about one round every 30 s
+MIN_ESTIMATE_S = 60  # never promise less than a minute
 DIAL_TIMEOUT_S = 20  # an on-call engineer who has not answered by then gets skipped
 MAX_REMEMBERED = 16
 MAX_VALUE_CHARS = 200
@@ -259,11 +260,16 @@ class FlowEngine:
             self._run(call, state.remember({"rung": str(rung + 1)}), turn)
         return turn
 
-    def queue_result(self, call: Caller, state: CallState, result: str) -> Turn:
+    def queue_result(self, call: Caller, state: CallState, result: str, waited_s: int = 0) -> Turn:
         """The caller left a queue: served, hung up, or still needing us."""
         turn = Turn()
-        turn.events.append(self._event(call, state, EventKind.QUEUE_RESULT, result=result))
         node = self.flow.nodes.get(state.node)
+        queue = node.queue if node is not None else None
+        turn.events.append(
+            self._event(
+                call, state, EventKind.QUEUE_RESULT, result=result, queue=queue, waited_s=waited_s
+            )
+        )
         if result == "bridged":
             turn.verbs += [*self._speak(state, "system.goodbye"), Hangup()]
         elif result != "hangup" and node is not None and node.after:
@@ -280,7 +286,7 @@ class FlowEngine:
         verbs: list[Verb] = []
         if SORRY_AFTER_WAIT_S <= wait.waited_s < SORRY_AFTER_WAIT_S + WAIT_ROUND_S:
             verbs += self._speak(state, "system.queue_sorry")  # once: in the first round past 30 s
-        minutes = max(1, -(-wait.position * self.settings.queue_seconds_per_caller // 60))
+        minutes = max(1, -(-self._expected_wait_s(state, wait) // 60))
         verbs += self._speak(
             state, "queue.position", count=str(max(wait.position - 1, 0)), minutes=str(minutes)
         )
@@ -293,6 +299,15 @@ class FlowEngine:
             input="dtmf",
         )
         return [*verbs, choice]
+
+    def _expected_wait_s(self, state: CallState, wait: QueueWait) -> int:
+        """From recent history when there is some: how long answered callers of this queue
+        waited, less what this caller has waited; otherwise a fixed time per caller ahead."""
+        node = self.flow.nodes.get(state.node)
+        typical = self.lookup().seconds_to_answer(str(node.queue)) if node is not None else None
+        if typical is None:
+            return wait.position * self.settings.queue_seconds_per_caller
+        return max(typical - wait.waited_s, MIN_ESTIMATE_S)
 
     def queue_choice(self, call: Caller, state: CallState, wait: QueueWait, digits: str) -> Turn:
         """1: call me back, keeping my place (virtual hold); 2: let me leave a message."""

@@ -43,6 +43,10 @@ class CallerLookup(Protocol):
 
     def ticket(self, number: str) -> OpenTicket | None: ...
 
+    def seconds_to_answer(self, queue: str) -> int | None:
+        """How long answered callers of this queue waited lately; None without history."""
+        ...
+
 
 class NobodyKnown:
     """An empty registry: every caller is unknown, and still served."""
@@ -57,4 +61,7 @@ class NobodyKnown:
         return ()
 
     def ticket(self, number: str) -> OpenTicket | None:
+        return None
+
+    def seconds_to_answer(self, queue: str) -> int | None:
         return None
