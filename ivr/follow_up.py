@@ -67,19 +67,15 @@ def promise_callback(session: Session, event: CallEvent, settings: Settings) -> 
     important = event.detail.get("callback") == "important"
     levels = service_levels()
     deadline = levels.callback_important if important else levels.callback_general
-    row = {
-        "dedupe_key": f"message:{event.call_sid}:{event.seq}:{event.node}",
-        "call_sid": event.call_sid,
-        "phone": _caller_number(session, event.call_sid),
-        "reason": CALLBACK_REASONS.get(event.node, f"message left at {event.node}"),
-        "important": important,
-        "due_at": deadline.due(event.at, settings),
-        "status": CallbackStatus.PENDING.value,
-        "recording_url": str(event.detail["recording_url"])[:512],
-        "attempts": 0,
-        "created_at": event.at,
-    }
-    insert_ignoring_duplicates(session, Callback.__table__, [row], "dedupe_key")  # type: ignore[arg-type]
+    _add_callback(
+        session,
+        key=f"message:{event.call_sid}:{event.seq}:{event.node}",
+        event=event,
+        reason=CALLBACK_REASONS.get(event.node, f"message left at {event.node}"),
+        important=important,
+        due_at=deadline.due(event.at, settings),
+        recording_url=str(event.detail["recording_url"])[:512],
+    )
 
 
 def promise_queue_callback(session: Session, event: CallEvent, settings: Settings) -> None:
@@ -120,8 +116,16 @@ def call_back_if_abandoned(session: Session, event: CallEvent, settings: Setting
 
 
 def _add_callback(
-    session: Session, *, key: str, event: CallEvent, reason: str, important: bool, due_at: datetime
+    session: Session,
+    *,
+    key: str,
+    event: CallEvent,
+    reason: str,
+    important: bool,
+    due_at: datetime,
+    recording_url: str | None = None,
 ) -> None:
+    """One callback task per key, however often the events that owe it are replayed."""
     row = {
         "dedupe_key": key,
         "call_sid": event.call_sid,
@@ -130,7 +134,7 @@ def _add_callback(
         "important": important,
         "due_at": due_at,
         "status": CallbackStatus.PENDING.value,
-        "recording_url": None,
+        "recording_url": recording_url,
         "attempts": 0,
         "created_at": event.at,
     }

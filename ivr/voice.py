@@ -87,6 +87,11 @@ def _answer(turn: Turn) -> Response:
     return twiml(xml)
 
 
+def _seconds_waited() -> int:
+    """Twilio's QueueTime: how long this caller has been in the queue."""
+    return _count(request.form.get("QueueTime"), limit=24 * 3600)
+
+
 def _count(raw: str | None, limit: int = MAX_COUNTER) -> int:
     try:
         return max(0, min(int(raw or 0), limit))
@@ -141,7 +146,7 @@ def step() -> Response:
 
 def _queue_wait() -> QueueWait:
     form = request.form
-    waited = _count(form.get("QueueTime"), limit=24 * 3600)
+    waited = _seconds_waited()
     return QueueWait(
         waited_s=waited, position=max(_count(form.get("QueuePosition"), limit=10_000), 1)
     )
@@ -163,7 +168,7 @@ def queue_choice() -> Response:
 @voice.post("/queue/result")
 def queue_result() -> Response:
     result = request.form.get("QueueResult", "")[:32] or "unknown"
-    waited = _count(request.form.get("QueueTime"), limit=24 * 3600)
+    waited = _seconds_waited()
     return _answer(services().engine.queue_result(_caller(), _state(request.args), result, waited))
 
 

@@ -16,6 +16,7 @@ from ivr.models import OutboundMessage, Ticket, TicketLog
 from ivr.residents import load_demo_estate
 from tests.call_walk import Walk
 from tests.conftest import SHANGHAI
+from tests.records import stored
 from tests.twilio_fake import TwilioFake
 
 RECEPTION, SUPERVISOR, DEPUTY_GM = "+8613700000001", "+8613700000002", "+8613700000003"
@@ -27,20 +28,16 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 
 
 def the_ticket(app: Flask) -> Ticket:
-    with app.app_context(), services().db.reader() as session:
-        return session.scalars(select(Ticket)).one()
+    [ticket] = stored(app, Ticket)
+    return ticket
 
 
 def history(app: Flask) -> list[tuple[str, int | None]]:
-    with app.app_context(), services().db.reader() as session:
-        rows = session.scalars(select(TicketLog).order_by(TicketLog.id))
-        return [(row.kind, row.detail.get("level")) for row in rows]
+    return [(row.kind, row.detail.get("level")) for row in stored(app, TicketLog)]
 
 
 def texts_to(app: Flask) -> list[tuple[str, str]]:
-    with app.app_context(), services().db.reader() as session:
-        rows = session.scalars(select(OutboundMessage).order_by(OutboundMessage.id))
-        return [(row.to_number, row.purpose) for row in rows]
+    return [(row.to_number, row.purpose) for row in stored(app, OutboundMessage)]
 
 
 def complain(twilio: TwilioFake, category: str, sid: str = "CA600") -> Walk:

@@ -16,6 +16,7 @@ from ivr.residents import import_residents
 from tests.api_client import api_get
 from tests.call_walk import Walk
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI
+from tests.records import stored
 from tests.twilio_fake import TwilioFake
 
 FEE_ANSWER = (
@@ -25,8 +26,7 @@ AFTER_ANSWER = "重听请按1，返回咨询菜单请按2，人工服务请按0�
 
 
 def callbacks(app: Flask) -> list[Callback]:
-    with app.app_context(), services().db.reader() as session:
-        return list(session.scalars(select(Callback).order_by(Callback.id)))
+    return stored(app, Callback)
 
 
 def test_an_answer_can_be_repeated_and_left(twilio: TwilioFake) -> None:

@@ -6,21 +6,18 @@ from collections.abc import Callable
 from datetime import datetime
 
 from flask import Flask
-from sqlalchemy import select
 
-from ivr.app import services
 from ivr.clock import FrozenClock
 from ivr.models import Callback
 from tests.api_client import api_get
 from tests.call_walk import Walk
 from tests.conftest import SHANGHAI
+from tests.records import stored
 from tests.twilio_fake import TwilioFake, call_params
 
 
 def callbacks(app: Flask) -> list[tuple[str, str, bool, datetime]]:
-    with app.app_context(), services().db.reader() as session:
-        rows = session.scalars(select(Callback).order_by(Callback.id))
-        return [(row.phone, row.reason, row.important, row.due_at) for row in rows]
+    return [(row.phone, row.reason, row.important, row.due_at) for row in stored(app, Callback)]
 
 
 def wait_in_queue(twilio: TwilioFake, sid: str) -> Walk:

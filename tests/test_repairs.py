@@ -16,6 +16,7 @@ from ivr.models import OutboundMessage, Ticket, TicketLog
 from ivr.telephony import RecordingHttpClient
 from tests.call_walk import Walk
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI
+from tests.records import stored
 from tests.twilio_fake import TwilioFake
 
 ENGINEER, DEPUTY = "+8613900000001", "+8613900000002"
@@ -39,22 +40,15 @@ def phone(hotline: Flask) -> TwilioFake:
 
 
 def tickets(app: Flask) -> list[Ticket]:
-    with app.app_context(), services().db.reader() as session:
-        return list(session.scalars(select(Ticket).order_by(Ticket.id)))
+    return stored(app, Ticket)
 
 
 def ticket_log(app: Flask, ticket_id: int) -> list[tuple[str, dict[str, Any]]]:
-    with app.app_context(), services().db.reader() as session:
-        rows = session.scalars(
-            select(TicketLog).where(TicketLog.ticket_id == ticket_id).order_by(TicketLog.id)
-        )
-        return [(row.kind, row.detail) for row in rows]
+    return [(row.kind, row.detail) for row in stored(app, TicketLog, ticket_id=ticket_id)]
 
 
 def sms(app: Flask) -> list[tuple[str, str, str]]:
-    with app.app_context(), services().db.reader() as session:
-        rows = session.scalars(select(OutboundMessage).order_by(OutboundMessage.id))
-        return [(row.to_number, row.purpose, row.status.value) for row in rows]
+    return [(row.to_number, row.purpose, row.status.value) for row in stored(app, OutboundMessage)]
 
 
 def rest(app: Flask) -> RecordingHttpClient:
@@ -270,7 +264,7 @@ def test_small_repairs_are_flagged_before_they_breach(
         "sla_breached",
     ]
     assert sms(hotline)[-1] == (SUPERVISORS[1], "sla_warning", "sent")
-    assert walk.tags[-1] == "Redirect"
+    assert walk.last_heard[-1] == "请对本次服务进行评价，满意请按1，一般请按2，不满意请按3。"
 
 
 def test_status_of_open_orders_by_order_number_for_an_unknown_caller(

@@ -70,6 +70,7 @@ def sweep_deadlines() -> int:
             for step in (escalate_if_due, flag_service_levels):
                 done = step(session, ticket, now, found.settings, found.engine.catalogues)
                 follow.sms += done.sms
+                follow.escalations += done.escalations
         follow.sms += unsent_pending(session, now)
         settle_abandoned_sends(session, now)
     hand_on(found, follow)
