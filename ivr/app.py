@@ -127,6 +127,7 @@ def refresh_directory(app: Flask | None = None) -> Directory:
 
 
 def _register(app: Flask) -> None:
+    from ivr import voice_callback, voice_desk  # noqa: F401 - their routes join `voice`
     from ivr.api import api
     from ivr.voice import voice
     from ivr.web import register_web

@@ -124,6 +124,11 @@ class Telephony:
         )
         return str(call.sid)
 
+    def redirect_call(self, call_sid: str, url: str) -> None:
+        """Make a live call fetch its next TwiML from `url` (e.g. a caller waiting in a queue
+        taken by an agent at the desk)."""
+        self._call(self._client.calls(call_sid).update, url=url, method="POST")
+
     @staticmethod
     def _call(create: Any, **fields: Any) -> Any:
         try:
@@ -156,6 +161,10 @@ class SimulatedTelephony(Telephony):
         sid = super().place_call(to, url, status_callback)
         log.info("simulated call %s to %s with TwiML from %s", sid, masked(to), url)
         return sid
+
+    def redirect_call(self, call_sid: str, url: str) -> None:
+        super().redirect_call(call_sid, url)
+        log.info("simulated redirect of call %s to %s", call_sid, url)
 
     def _append(self, line: dict[str, str]) -> None:
         self.outbox.parent.mkdir(parents=True, exist_ok=True)
@@ -262,6 +271,10 @@ def _created_response(request: RecordedRequest) -> Response:
         return Response(201, json.dumps(_message_resource(account_sid, request.data)))
     if request.method == "POST" and request.url.endswith("/Calls.json"):
         return Response(201, json.dumps(_call_resource(account_sid, request.data)))
+    if request.method == "POST" and "/Calls/CA" in request.url:  # an update to a live call
+        call_sid = request.url.rsplit("/", 1)[-1].removesuffix(".json")
+        updated = _call_resource(account_sid, request.data) | {"sid": call_sid}
+        return Response(200, json.dumps(updated | {"status": "in-progress"}))
     missing = _CannedError(404, 20404, f"The requested resource {request.url} was not found")
     return _error_response(missing)
 

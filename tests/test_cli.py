@@ -31,6 +31,7 @@ def test_db_upgrade_creates_the_call_log(data_dir: Path) -> None:
     assert sorted(inspect(engine).get_table_names()) == [
         "alembic_version",
         "call_events",
+        "callback_attempts",
         "callbacks",
         "calls",
         "outbound_messages",
@@ -39,6 +40,7 @@ def test_db_upgrade_creates_the_call_log(data_dir: Path) -> None:
         "tickets",
         "units",
         "users",
+        "wrap_ups",
     ]
     engine.dispose()
 

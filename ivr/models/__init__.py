@@ -1,9 +1,20 @@
 """SQLAlchemy 2 models: the call log, residents, tickets, what we send out, and staff."""
 
 from ivr.models.base import Base, UTCDateTime
-from ivr.models.calls import Call, CallCategory, CallEventRow, CallOutcome, CallStatus
+from ivr.models.calls import (
+    Call,
+    CallCategory,
+    CallEventRow,
+    CallOutcome,
+    CallStatus,
+    Disposition,
+    WrapUp,
+)
 from ivr.models.outbound import (
+    AttemptStatus,
     Callback,
+    CallbackAttempt,
+    CallbackKind,
     CallbackStatus,
     MessageStatus,
     OutboundMessage,
@@ -13,6 +24,7 @@ from ivr.models.staff import Availability, StaffRole, User
 from ivr.models.tickets import Ticket, TicketKind, TicketLog, TicketPriority, TicketStatus
 
 __all__ = [
+    "AttemptStatus",
     "Availability",
     "Base",
     "Call",
@@ -21,7 +33,10 @@ __all__ = [
     "CallOutcome",
     "CallStatus",
     "Callback",
+    "CallbackAttempt",
+    "CallbackKind",
     "CallbackStatus",
+    "Disposition",
     "MessageStatus",
     "OutboundMessage",
     "Resident",
@@ -34,5 +49,6 @@ __all__ = [
     "UTCDateTime",
     "Unit",
     "User",
+    "WrapUp",
     "unit_label",
 ]

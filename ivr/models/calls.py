@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ivr.models.base import Base, enum_column
@@ -78,10 +78,39 @@ class Call(Base):
     greeting_ms: Mapped[float | None]
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id", ondelete="SET NULL"))
     satisfaction: Mapped[int | None]  # R9: 1 satisfied, 2 average, 3 dissatisfied
+    direction: Mapped[str] = mapped_column(String(16), default="inbound")  # or "outbound"
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     events: Mapped[list[CallEventRow]] = relationship(
         back_populates="call", order_by="[CallEventRow.at, CallEventRow.seq, CallEventRow.id]"
     )
+
+
+class Disposition(StrEnum):
+    """How an agent closed a call they took (the desk's wrap-up form)."""
+
+    RESOLVED = "resolved"
+    REPAIR_ORDER = "repair_order"
+    COMPLAINT = "complaint"
+    CALLBACK_NEEDED = "callback_needed"
+    MESSAGE_ONLY = "message_only"
+
+
+class WrapUp(Base):
+    """An agent's note on a call they took: one per call and agent, updated in place."""
+
+    __tablename__ = "wrap_ups"
+    __table_args__ = (UniqueConstraint("call_sid", "agent_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    disposition: Mapped[Disposition] = mapped_column(enum_column(Disposition))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    callback_id: Mapped[int | None] = mapped_column(ForeignKey("callbacks.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class CallEventRow(Base):

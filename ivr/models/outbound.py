@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ivr.models.base import Base, enum_column
 
@@ -39,8 +39,13 @@ class OutboundMessage(Base):
 class CallbackStatus(StrEnum):
     PENDING = "pending"
     DONE = "done"
-    UNREACHABLE = "unreachable"
+    UNREACHABLE = "unreachable"  # three attempts, no answer: supervisors see it
     CANCELLED = "cancelled"
+
+
+class CallbackKind(StrEnum):
+    RESIDENT = "resident"  # agent first, then bridged to the resident
+    SURVEY = "survey"  # 回访: an automated satisfaction call after a ticket is closed
 
 
 class Callback(Base):
@@ -60,3 +65,52 @@ class Callback(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
+    kind: Mapped[CallbackKind] = mapped_column(
+        enum_column(CallbackKind), default=CallbackKind.RESIDENT
+    )
+    queue: Mapped[str | None] = mapped_column(String(32))  # the purpose: repair, complaint, …
+    keeps_place: Mapped[bool] = mapped_column(default=False)  # virtual hold: before new arrivals
+    locale: Mapped[str] = mapped_column(String(16), default="zh-CN")
+    transcription: Mapped[str | None] = mapped_column(Text)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    claimed_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    completed_at: Mapped[datetime | None]
+
+    attempt_log: Mapped[list[CallbackAttempt]] = relationship(
+        back_populates="callback", order_by="CallbackAttempt.number"
+    )
+
+
+class AttemptStatus(StrEnum):
+    DIALING_AGENT = "dialing_agent"
+    AGENT_NO_ANSWER = "agent_no_answer"  # does not count against the resident's three tries
+    DIALING_RESIDENT = "dialing_resident"
+    CONNECTED = "connected"
+    RESIDENT_NO_ANSWER = "resident_no_answer"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # a worker died between claiming the attempt and placing the call
+
+
+class CallbackAttempt(Base):
+    """One try at a callback; its idempotency key is claimed before Twilio is asked to ring,
+    so a worker that dies mid-attempt never rings the resident twice for the same try."""
+
+    __tablename__ = "callback_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    callback_id: Mapped[int] = mapped_column(
+        ForeignKey("callbacks.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    status: Mapped[AttemptStatus] = mapped_column(enum_column(AttemptStatus))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)  # the outbound leg
+    resident_call_sid: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(200))
+
+    callback: Mapped[Callback] = relationship(back_populates="attempt_log")
