@@ -22,6 +22,19 @@ from ivr.models import Call, CallCategory, CallEventRow, CallOutcome, CallStatus
 log = logging.getLogger(__name__)
 
 FAILED_STATUSES = {CallStatus.BUSY, CallStatus.FAILED, CallStatus.NO_ANSWER, CallStatus.CANCELED}
+DESK_KINDS = frozenset({EventKind.DESK_BRIDGE.value, EventKind.DESK_DIALED.value})
+AGENT_ANSWERED = frozenset({"completed", "answered"})
+CALL_STATUSES = frozenset(status.value for status in CallStatus)
+PLACED_KINDS = frozenset(
+    kind.value
+    for kind in (
+        EventKind.CALLBACK_LEG,
+        EventKind.CALLBACK_AGENT,
+        EventKind.CALLBACK_DIALED,
+        EventKind.CALLBACK_STATUS,
+        EventKind.SURVEY_RATED,
+    )
+)
 
 
 def _placeholder(sid: str, events: Iterable[CallEvent]) -> dict[str, Any]:
@@ -158,6 +171,65 @@ def _apply_progress(
         if detail.get("status") in {"completed", "answered"}:
             call.outcome, call.handler = CallOutcome.AGENT_SERVED, "on-call engineer"
         content.append(f"{event.node}: on-call rung {detail.get('rung')} {detail.get('status')}")
+    elif kind in DESK_KINDS:
+        _desk(call, event, detail, content)
+    elif kind in PLACED_KINDS:
+        _placed(call, event, detail, content)
+
+
+def _placed(call: Call, event: CallEventRow, detail: dict[str, Any], content: list[str]) -> None:
+    """A call the hotline placed: a callback (agent first, then the resident) or a return
+    visit. `caller_number` is the resident's, whichever way the call went."""
+    call.direction = "outbound"
+    call.caller_number = str(detail.get("phone") or call.caller_number)[:32]
+    call.called_number = str(detail.get("line") or call.called_number)[:32]
+    if isinstance(detail.get("agent_id"), int):
+        call.agent_id = detail["agent_id"]
+    topic = str(detail.get("topic", ""))
+    call.category = call.category or _category("repair" if topic == "emergency" else topic)
+    kind, value = event.kind, str(detail.get("status") or detail.get("answer") or "")
+    if kind == EventKind.CALLBACK_STATUS:
+        if value in CALL_STATUSES:  # not Twilio's progress-only "initiated" and "answered"
+            _status(call, event.at, detail)
+    elif kind == EventKind.CALLBACK_LEG:
+        content.append(f"{event.node}: callback {detail.get('cb')}, {detail.get('leg')} answered")
+    elif kind == EventKind.CALLBACK_AGENT:
+        call.outcome = call.outcome if value == "accepted" else CallOutcome.FAILED
+        content.append(f"{event.node}: the agent {value} the callback")
+    elif kind == EventKind.CALLBACK_DIALED:
+        served = value == "completed"
+        call.outcome = CallOutcome.AGENT_SERVED if served else CallOutcome.FAILED
+        call.handler = str(detail.get("agent") or "agent")[:64] if served else call.handler
+        content.append(f"{event.node}: resident {'reached' if served else value}")
+    elif kind == EventKind.SURVEY_RATED:
+        _return_visit(call, event, str(detail.get("rating") or ""), content)
+
+
+def _return_visit(call: Call, event: CallEventRow, rating: str, content: list[str]) -> None:
+    call.outcome = CallOutcome.SELF_SERVED
+    call.satisfaction = int(rating) if rating in {"1", "2", "3"} else None
+    content.append(f"{event.node}: return visit rated {rating or 'nothing'}")
+
+
+def _desk(call: Call, event: CallEventRow, detail: dict[str, Any], content: list[str]) -> None:
+    """An agent took the caller from the desk: served from the moment their phone rings,
+    back in the queue if they do not answer, abandoned if the caller hangs up meanwhile."""
+    agent = str(detail.get("agent") or "")[:64] or None
+    agent_id = detail.get("agent_id")
+    status = str(detail.get("status", ""))
+    if event.kind == EventKind.DESK_BRIDGE or status in AGENT_ANSWERED:
+        call.outcome, call.handler = CallOutcome.AGENT_SERVED, agent
+        call.agent_id = agent_id if isinstance(agent_id, int) else call.agent_id
+        done = "put through to" if event.kind == EventKind.DESK_BRIDGE else "answered by"
+        content.append(f"{event.node}: {done} {agent}")
+        return
+    call.handler, call.agent_id = None, None
+    if detail.get("caller_gone"):
+        call.outcome = CallOutcome.ABANDONED
+        content.append(f"{event.node}: caller hung up while {agent} was rung")
+    else:
+        call.outcome = CallOutcome.TRANSFERRED  # the hand-off that follows names the queue
+        content.append(f"{event.node}: {agent} did not answer ({status})")
 
 
 def _unit(call: Call, detail: dict[str, Any]) -> None:

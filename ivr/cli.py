@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,7 +92,8 @@ def cron() -> None:
     "--press",
     default=None,
     help="Answers in turn, comma-separated: keys, words to say, empty for silence,"
-    " a/l/h in a queue (e.g. '1,,我家漏水了'). The caller hangs up when they run out.",
+    " a/w/l/h in a queue, a/n when the hotline dials a number (e.g. '1,,我家漏水了')."
+    " The caller hangs up when they run out.",
 )
 @click.option(
     "--public-url",
@@ -100,11 +101,44 @@ def cron() -> None:
     envvar="PUBLIC_BASE_URL",
     help="The hotline's PUBLIC_BASE_URL, if it has one: requests are signed for it.",
 )
-def call(url: str, caller: str, speak: bool, press: str | None, public_url: str | None) -> None:
-    """Phone the running hotline from this terminal, as Twilio would."""
-    from ivr.phone import call_from_terminal
+@click.option(
+    "--answer",
+    "answer",
+    is_flag=False,
+    flag_value="next",
+    default=None,
+    metavar="[CALLSID]",
+    help="Pick up a call the hotline placed without a Twilio account (the oldest one not"
+    " answered yet, or CALLSID) instead of phoning it.",
+)
+@click.option("--to", "callee", default="", help="With --answer: only calls to this number.")
+@click.option(
+    "--decline", is_flag=True, help="With --answer: let it ring out (Twilio reports no-answer)."
+)
+def call(
+    url: str,
+    caller: str,
+    speak: bool,
+    press: str | None,
+    public_url: str | None,
+    answer: str | None,
+    callee: str,
+    decline: bool,
+) -> None:
+    """Phone the running hotline from this terminal, as Twilio would, or answer its call."""
+    from ivr.phone import answer_from_terminal, call_from_terminal
 
-    summary = call_from_terminal(url, caller, speak=speak, scripted=press, public_url=public_url)
+    if answer is None and (callee or decline):
+        raise click.UsageError("--to and --decline go with --answer")
+    if answer is None:
+        summary = call_from_terminal(
+            url, caller, speak=speak, scripted=press, public_url=public_url
+        )
+    else:
+        sid = "" if answer == "next" else answer
+        summary = answer_from_terminal(
+            url, sid, callee, decline, speak=speak, scripted=press, public_url=public_url
+        )
     if summary.problem:
         sys.exit(1)
 
@@ -143,6 +177,49 @@ def upgrade() -> None:
     settings = load_settings()
     migrate(settings.database_url)
     click.echo(f"database at the latest schema: {settings.database_url}")
+
+
+def _valid_month(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """YYYY-MM, checked before anything is opened or written."""
+    from ivr.kpi import Period
+
+    try:
+        Period.parse_month(value, UTC)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a month like 2026-11") from exc
+    return value
+
+
+@main.command()
+@click.option("--month", required=True, callback=_valid_month, help="The month, e.g. 2026-11.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to write into (default: <IVR_DATA_DIR>/reports/YYYY-MM).",
+)
+@click.option("--pdf/--no-pdf", default=True, help="Also print a PDF, if Chromium is installed.")
+def report(month: str, out_dir: Path | None, pdf: bool) -> None:
+    """Write the month's report: report.html, calls.csv and report.pdf."""
+    from ivr.clock import SystemClock
+    from ivr.db import Database
+    from ivr.db import upgrade as migrate
+    from ivr.report import build_report, reports_dir
+
+    settings = load_settings()
+    migrate(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        target = out_dir or reports_dir(settings) / month
+        files = build_report(db, month, target, settings, SystemClock(), pdf=pdf)
+    finally:
+        db.dispose()
+    for path in (files.html, files.csv, files.pdf):
+        if path is not None:
+            click.echo(f"wrote {path}")
+    for note in files.notes:
+        click.echo(note)
 
 
 @main.group()

@@ -31,6 +31,14 @@ def env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
 
 
+def env_days(name: str, default: int) -> int:
+    """A number of days, at least one."""
+    days = env_int(name, default)
+    if days < 1:
+        raise ConfigError(f"{name} must be at least 1 (days), not {days}")
+    return days
+
+
 def env_bool(name: str, default: bool = False) -> bool:
     raw = env_str(name).lower()
     if not raw:
@@ -125,6 +133,7 @@ class Settings:
     escalation_contacts: tuple[str, ...] = ()
     queue_max_wait_s: int = 120
     queue_seconds_per_caller: int = 90
+    retention_days: int = 365
     redis_timeout_s: float = 0.25
     redis_retry_after_s: float = 2.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -164,6 +173,7 @@ def load_settings() -> Settings:
         escalation_contacts=env_numbers("ESCALATION_CONTACTS"),
         queue_max_wait_s=env_int("QUEUE_MAX_WAIT_S", 120),
         queue_seconds_per_caller=env_int("QUEUE_SECONDS_PER_CALLER", 90),
+        retention_days=env_days("RETENTION_DAYS", 365),
     )
     check_production(settings)
     return settings

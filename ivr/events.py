@@ -43,6 +43,14 @@ class EventKind(StrEnum):
     STATUS_TOLD = "status_told"
     RATED = "rated"
     VIRTUAL_HOLD = "virtual_hold"
+    # Calls the hotline places (ivr/voice_callback.py): agent-first callbacks and surveys.
+    CALLBACK_LEG = "callback_leg"  # a leg answered: the agent, the resident, the survey
+    CALLBACK_AGENT = "callback_agent"  # the agent accepted the callback, or did not
+    CALLBACK_DIALED = "callback_dialed"  # how dialling the resident ended (DialCallStatus)
+    CALLBACK_STATUS = "callback_status"  # Twilio's status callback for the placed call
+    SURVEY_RATED = "survey_rated"  # the return-visit answer: 1, 2, 3, or none
+    DESK_BRIDGE = "desk_bridge"  # an agent took the caller from the desk: their phone rings
+    DESK_DIALED = "desk_dialed"  # whether that agent answered
 
 
 @dataclass(frozen=True)

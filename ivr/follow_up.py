@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ivr.callbacks import CALLBACK_EVENTS, follow_callback_event
 from ivr.config import Settings
 from ivr.db import insert_ignoring_duplicates
 from ivr.events import CallEvent, EventKind
@@ -55,6 +56,10 @@ def follow_up_events(
             remember_language(session, event)
         elif event.kind == EventKind.TRANSCRIPTION:
             attach_transcription(session, event)
+        elif event.kind in CALLBACK_EVENTS:
+            done = follow_callback_event(session, event, settings, catalogues)
+            follow.sms += done.sms
+            follow.escalations += done.escalations
     return follow
 
 
@@ -89,6 +94,8 @@ def promise_queue_callback(session: Session, event: CallEvent, settings: Setting
         reason=f"requested from the {queue} queue after {waited_min} min",
         important=True,
         due_at=next_opening(settings, event.at),  # at once, or when the office opens
+        queue=str(queue),
+        keeps_place=True,  # called back before callers who arrived after them
     )
 
 
@@ -112,6 +119,7 @@ def call_back_if_abandoned(session: Session, event: CallEvent, settings: Setting
         reason=f"abandoned {'in the queue' if call.queue else 'in the IVR'} at {purpose}",
         important=False,
         due_at=next_opening(settings, event.at),
+        queue=purpose,
     )
 
 
@@ -124,12 +132,19 @@ def _add_callback(
     important: bool,
     due_at: datetime,
     recording_url: str | None = None,
+    queue: str | None = None,
+    keeps_place: bool = False,
 ) -> None:
-    """One callback task per key, however often the events that owe it are replayed."""
+    """One callback task per key, however often the events that owe it are replayed.
+    Its queue (what it is about) and language come from the call when not given."""
+    call = session.scalars(select(Call).where(Call.call_sid == event.call_sid)).one_or_none()
     row = {
         "dedupe_key": key,
         "call_sid": event.call_sid,
-        "phone": _caller_number(session, event.call_sid),
+        "phone": call.caller_number if call else "",
+        "queue": (queue or _purpose(call) or "")[:32] or None,
+        "keeps_place": keeps_place,
+        **({"locale": call.locale} if call else {}),
         "reason": reason[:200],
         "important": important,
         "due_at": due_at,
@@ -139,6 +154,13 @@ def _add_callback(
         "created_at": event.at,
     }
     insert_ignoring_duplicates(session, Callback.__table__, [row], "dedupe_key")  # type: ignore[arg-type]
+
+
+def _purpose(call: Call | None) -> str | None:
+    """What a call was about: the queue it reached, else the category it chose."""
+    if call is None:
+        return None
+    return call.queue or (call.category.value if call.category else None)
 
 
 def remember_language(session: Session, event: CallEvent) -> None:

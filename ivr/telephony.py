@@ -3,18 +3,22 @@
 One of the two modules that import `twilio` (the other is `ivr.twiml`). Twilio's
 errors become `TelephonyError` here, so nothing else needs to know Twilio's codes.
 Without a Twilio account (`ivr run` on a laptop) nothing leaves the machine: a
-recording transport answers as Twilio would, and each SMS goes to `outbox.jsonl`.
+recording transport answers as Twilio would, each SMS goes to `outbox.jsonl`, and each
+call placed or redirected goes to `calls.jsonl`, where `ivr call --answer` picks it up.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -39,6 +43,7 @@ SIMULATED_ACCOUNT_SID = "AC" + "0" * 32  # Twilio-shaped, but no real account: n
 REST_TIMEOUT_S = 10.0
 CALL_PROGRESS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 OUTBOX_FILE = "outbox.jsonl"
+CALLS_FILE = "calls.jsonl"
 
 
 class TelephonyError(RuntimeError):
@@ -140,36 +145,158 @@ class Telephony:
 
 
 class SimulatedTelephony(Telephony):
-    """No Twilio account: requests go to a recording transport, and each SMS is written
-    to the outbox file and the log, so a property manager sees what would have gone out."""
+    """No Twilio account: requests go to a recording transport, each SMS is written to the
+    outbox file and the log, so a property manager sees what would have gone out, and each
+    call placed or redirected is written to the calls file, for `ivr call --answer`."""
 
     def __init__(
-        self, auth_token: str, from_number: str, http: TwilioTransport, outbox: Path, clock: Clock
+        self, auth_token: str, from_number: str, http: TwilioTransport, data_dir: Path, clock: Clock
     ) -> None:
         super().__init__(SIMULATED_ACCOUNT_SID, auth_token, from_number, http)
-        self.outbox = outbox
+        self.outbox = data_dir / OUTBOX_FILE
+        self.calls = SimulatedCallsFile(data_dir / CALLS_FILE)
         self._clock = clock
 
     def send_sms(self, to: str, body: str) -> str:
         sid = super().send_sms(to, body)
-        line = {"at": self._clock.now().isoformat(), "sid": sid, "from": self.from_number}
-        self._append(line | {"to": to, "body": body})
+        line = {"at": self._now(), "sid": sid, "from": self.from_number}
+        append_json_line(self.outbox, line | {"to": to, "body": body})
         log.info("simulated SMS %s to %s (see %s): %s", sid, masked(to), self.outbox, body)
         return sid
 
     def place_call(self, to: str, url: str, status_callback: str) -> str:
         sid = super().place_call(to, url, status_callback)
-        log.info("simulated call %s to %s with TwiML from %s", sid, masked(to), url)
+        placed = SimulatedCall(
+            CallLineKind.CALL, sid, self._now(), to, self.from_number, url, status_callback
+        )
+        self.calls.append(placed)
+        log.info(
+            "simulated call %s to %s with TwiML from %s (answer it with `ivr call --answer`)",
+            sid,
+            masked(to),
+            url,
+        )
         return sid
 
     def redirect_call(self, call_sid: str, url: str) -> None:
         super().redirect_call(call_sid, url)
+        self.calls.append(SimulatedCall(CallLineKind.REDIRECT, call_sid, self._now(), url=url))
         log.info("simulated redirect of call %s to %s", call_sid, url)
 
-    def _append(self, line: dict[str, str]) -> None:
-        self.outbox.parent.mkdir(parents=True, exist_ok=True)
-        with self.outbox.open("a", encoding="utf-8") as outbox:
-            outbox.write(json.dumps(line, ensure_ascii=False) + "\n")
+    def _now(self) -> str:
+        return self._clock.now().isoformat()
+
+
+def append_json_line(path: Path, line: Mapping[str, str]) -> None:
+    """One line appended with a single write to a file opened for appending, so lines
+    written at the same time by the web, the worker and `ivr call` never interleave."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+    # Owner-only: the lines hold residents' phone numbers (R3).
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(descriptor, data)
+    finally:
+        os.close(descriptor)
+
+
+class CallLineKind(StrEnum):
+    """What a line of the calls file records."""
+
+    CALL = "call"  # the hotline placed a call
+    REDIRECT = "redirect"  # the hotline moved a live call to new TwiML
+    ANSWERED = "answered"  # `ivr call --answer` picked the placed call up
+    DECLINED = "declined"  # `ivr call --answer --decline` let it ring out
+
+
+@dataclass(frozen=True)
+class SimulatedCall:
+    """One line of the calls file."""
+
+    kind: CallLineKind
+    sid: str
+    at: str
+    to: str = ""
+    from_number: str = ""
+    url: str = ""
+    status_callback: str = ""
+
+    def as_line(self) -> dict[str, str]:
+        line = {"at": self.at, "sid": self.sid, "kind": self.kind.value}
+        if self.kind == CallLineKind.CALL:
+            line |= {
+                "to": self.to,
+                "from": self.from_number,
+                "status_callback": self.status_callback,
+            }
+        if self.kind in {CallLineKind.CALL, CallLineKind.REDIRECT}:
+            line["url"] = self.url
+        return line
+
+    @classmethod
+    def from_line(cls, text: str) -> SimulatedCall:
+        """Raises ValueError for anything but a JSON object with a known kind and a CallSid."""
+        line = json.loads(text)
+        if not isinstance(line, dict):
+            raise ValueError("not a JSON object")
+        kind = CallLineKind(str(line.get("kind", "")))
+        names = ("sid", "at", "to", "from", "url", "status_callback")
+        fields = {name: line.get(name, "") for name in names}
+        if not all(isinstance(value, str) for value in fields.values()):
+            raise ValueError("a field is not text")
+        if not fields["sid"]:
+            raise ValueError("no sid")
+        if kind in {CallLineKind.CALL, CallLineKind.REDIRECT} and not fields["url"]:
+            raise ValueError(f"a {kind.value} without a url")
+        from_number = fields.pop("from")
+        return cls(kind, **fields, from_number=from_number)
+
+
+BadLine = Callable[[str], None]  # told, in words, about a line that was skipped
+
+
+class SimulatedCallsFile:
+    """`calls.jsonl`: appended to by several processes, read by `ivr call`. A reader can
+    keep its place and read only the lines added since, so watching it stays cheap."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._line_number = 0
+
+    def append(self, call: SimulatedCall) -> None:
+        append_json_line(self.path, call.as_line())
+
+    def skip_to_end(self) -> None:
+        """From now on, read only what is added after this moment."""
+        self._line_number += self._read_complete_lines().count(b"\n")
+
+    def read_new(self, bad_line: BadLine = log.warning) -> list[SimulatedCall]:
+        """Every complete line added since the last read; a line still being written waits
+        for the next read, and a broken one is skipped with a word to `bad_line`."""
+        lines = self._read_complete_lines().splitlines()
+        return [call for raw in lines if (call := self._parse(raw, bad_line))]
+
+    def _read_complete_lines(self) -> bytes:
+        try:
+            with self.path.open("rb") as calls:
+                calls.seek(self._offset)
+                chunk = calls.read()
+        except FileNotFoundError:
+            return b""
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        return complete
+
+    def _parse(self, raw: bytes, bad_line: BadLine) -> SimulatedCall | None:
+        self._line_number += 1
+        if not raw.strip():
+            return None
+        try:
+            return SimulatedCall.from_line(raw.decode("utf-8"))
+        except ValueError as problem:  # also bad JSON and bad UTF-8
+            bad_line(f"skipped line {self._line_number} of {self.path}: {problem}")
+            return None
 
 
 def masked(number: str) -> str:
@@ -185,10 +312,9 @@ def build_telephony(
         # A simulated backend in production would drop every SMS without a word (R9).
         raise ConfigError("IVR_ENV=production needs TWILIO_ACCOUNT_SID to send SMS")
     if not settings.twilio_account_sid:
-        outbox = settings.data_dir / OUTBOX_FILE
         transport = http or RecordingHttpClient()
         return SimulatedTelephony(
-            settings.twilio_auth_token, settings.hotline_number, transport, outbox, clock
+            settings.twilio_auth_token, settings.hotline_number, transport, settings.data_dir, clock
         )
     transport = http or TwilioHttpClient(timeout=REST_TIMEOUT_S)
     return Telephony(

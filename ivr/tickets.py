@@ -18,7 +18,16 @@ from ivr.config import Settings
 from ivr.db import insert_ignoring_duplicates
 from ivr.events import CallEvent
 from ivr.hours import next_closing
-from ivr.models import Ticket, TicketKind, TicketLog, TicketPriority, TicketStatus
+from ivr.models import (
+    Callback,
+    CallbackKind,
+    CallbackStatus,
+    Ticket,
+    TicketKind,
+    TicketLog,
+    TicketPriority,
+    TicketStatus,
+)
 from ivr.outbox import queue_sms
 from ivr.policy import ServiceLevels, load_service_levels
 from ivr.prompts import Catalogue
@@ -26,6 +35,9 @@ from ivr.prompts import Catalogue
 log = logging.getLogger(__name__)
 
 MAX_LEVEL = 3
+RETURN_VISIT_CALL_AFTER = timedelta(hours=2)
+RETURN_VISIT_RATINGS = {1: "satisfied", 2: "average", 3: "dissatisfied"}
+DISSATISFIED = 3
 
 
 @cache
@@ -241,20 +253,29 @@ def _notify_level(
     catalogues: Mapping[str, Catalogue],
     follow: FollowUps,
     now: datetime,
+    why: str = "",
 ) -> None:
-    """Tell the owner of the ticket's escalation level (接待人, 客服主管, 主管副总经理)."""
+    """Tell the owner of the ticket's escalation level (接待人, 客服主管, 主管副总经理).
+    `why` names a reason to tell them again at a level already told (a return visit)."""
     level = ticket.escalation_level
     role = service_levels().complaint_levels.get(level, str(level))
     contacts = settings.escalation_contacts
+    suffix = f":{why}" if why else ""
     if len(contacts) < level:
         log_on_ticket(
-            session, ticket, f"no-contact:{level}", now, "not_notified", level=level, role=role
+            session,
+            ticket,
+            f"no-contact:{level}{suffix}",
+            now,
+            "not_notified",
+            level=level,
+            role=role,
         )
         return
     body = _text(
         catalogues,
         settings.default_locale,
-        "sms.escalation",
+        "sms.return_visit_dissatisfied" if why else "sms.escalation",
         settings,
         number=ticket.number,
         role=role,
@@ -263,13 +284,15 @@ def _notify_level(
     _queue(
         session,
         follow,
-        f"ticket:{ticket.id}:level:{level}",
+        f"ticket:{ticket.id}:level:{level}{suffix}",
         contacts[level - 1],
         body,
         "escalation",
         now,
     )
-    log_on_ticket(session, ticket, f"notified:{level}", now, "notified", level=level, role=role)
+    log_on_ticket(
+        session, ticket, f"notified:{level}{suffix}", now, "notified", level=level, role=role
+    )
 
 
 # --- escalation and service-level flags (scheduled jobs) ------------------------------
@@ -394,10 +417,115 @@ def tickets_needing_attention(session: Session, now: datetime) -> Iterable[Ticke
 
 
 def resolve_ticket(session: Session, ticket: Ticket, now: datetime, by: str) -> None:
-    """Work done: the return visit (回访) falls due 24 hours later (R5, R6)."""
+    """Work done: the return visit (回访) falls due 24 hours later (R5, R6), and an
+    automated survey call is promised for it."""
     if ticket.resolved_at is not None:
         return
     ticket.status = TicketStatus.RESOLVED
     ticket.resolved_at = now
     ticket.return_visit_due = now + service_levels().return_visit_after
-    log_on_ticket(session, ticket, "resolved", now, "resolved", by=by)
+    # Keyed by the moment: a ticket reopened and resolved again is resolved (and visited) again.
+    log_on_ticket(session, ticket, f"resolved:{now.isoformat()}", now, "resolved", by=by)
+    _promise_return_visit(session, ticket, now)
+
+
+def _promise_return_visit(session: Session, ticket: Ticket, now: datetime) -> None:
+    """One survey callback per resolution: tried from a couple of hours after the work is
+    done (time to see that it holds), by the return-visit deadline."""
+    if not ticket.caller_number.startswith("+") or ticket.return_visit_due is None:
+        return
+    row = {
+        "dedupe_key": f"survey:ticket:{ticket.id}:{now.isoformat()}",
+        "call_sid": ticket.call_sid,
+        "phone": ticket.caller_number,
+        "reason": f"return visit: {ticket.kind.value} {ticket.number} resolved",
+        "important": False,
+        "due_at": ticket.return_visit_due,
+        "next_attempt_at": min(now + RETURN_VISIT_CALL_AFTER, ticket.return_visit_due),
+        "status": CallbackStatus.PENDING.value,
+        "attempts": 0,
+        "created_at": now,
+        "kind": CallbackKind.SURVEY.value,
+        "queue": ticket.kind.value,
+        "keeps_place": False,
+        "locale": ticket.locale,
+        "ticket_id": ticket.id,
+    }
+    insert_ignoring_duplicates(session, Callback.__table__, [row], "dedupe_key")  # type: ignore[arg-type]
+
+
+# --- the return visit's answer ----------------------------------------------------------
+
+
+def note_return_visit(
+    session: Session,
+    ticket: Ticket,
+    callback_id: int,
+    rating: int,
+    now: datetime,
+    settings: Settings,
+    catalogues: Mapping[str, Catalogue],
+) -> FollowUps:
+    """The resident's satisfaction on the ticket's log (once per survey); dissatisfied (3)
+    reopens the ticket and takes it up a level, like a complaint nobody acted on (R6)."""
+    label = RETURN_VISIT_RATINGS.get(rating, str(rating))
+    key = f"return-visit:{callback_id}"
+    noted = log_on_ticket(
+        session, ticket, key, now, "return_visit", rating=rating, satisfaction=label
+    )
+    if not noted or rating != DISSATISFIED:
+        return FollowUps()
+    why = Reopening(f"return-visit-{callback_id}", "dissatisfied at the return visit")
+    return reopen_and_escalate(session, ticket, why, now, settings, catalogues)
+
+
+@dataclass(frozen=True)
+class Reopening:
+    key: str  # names this reopening in the log's and the SMS's dedupe keys
+    reason: str
+
+
+def reopen_and_escalate(
+    session: Session,
+    ticket: Ticket,
+    why: Reopening,
+    now: datetime,
+    settings: Settings,
+    catalogues: Mapping[str, Catalogue],
+) -> FollowUps:
+    """Open again with fresh deadlines, one level up (at most the top), and tell that level."""
+    ticket.status, ticket.resolved_at, ticket.return_visit_due = TicketStatus.OPEN, None, None
+    ticket.acknowledged_at = ticket.breach_warned_at = ticket.breached_at = None
+    _replan(ticket, now, settings)
+    ticket.escalation_level = min(ticket.escalation_level + 1, MAX_LEVEL)
+    level = ticket.escalation_level
+    log_on_ticket(session, ticket, f"reopened:{why.key}", now, "reopened", reason=why.reason)
+    log_on_ticket(
+        session,
+        ticket,
+        f"escalated:{level}:{why.key}",
+        now,
+        "escalated",
+        level=level,
+        reason=why.reason,
+    )
+    follow = FollowUps()
+    _notify_level(session, ticket, settings, catalogues, follow, now, why=why.key)
+    if ticket.escalation_due is not None:
+        follow.escalations.append((ticket.id, ticket.escalation_due))
+    return follow
+
+
+def _replan(ticket: Ticket, now: datetime, settings: Settings) -> None:
+    """The deadlines of a reopened ticket, counted from now."""
+    levels = service_levels()
+    if ticket.kind == TicketKind.COMPLAINT:
+        tier = levels.complaint_tiers[ticket.sla_tier]
+        ticket.resolve_by = levels.investigate.due(now, settings)
+        step = ticket.escalation_level + 1 - tier.start_level
+        delays = tier.escalate_after
+        ticket.escalation_due = now + delays[step] if 0 <= step < len(delays) else None
+        return
+    repair = levels.repair_tiers[ticket.sla_tier]
+    ticket.on_site_by = repair.on_site.due(now, settings) if repair.on_site else None
+    ticket.resolve_by = repair.resolve.due(now, settings)

@@ -53,6 +53,15 @@ def _gather(response: VoiceResponse, verb: Gather) -> None:
         _speak(gather, speech)
 
 
+def _dial(response: VoiceResponse, verb: Dial) -> None:
+    options = {"action": verb.action, "method": "POST", "timeout": verb.timeout_s}
+    if verb.whisper_url is None:
+        response.dial(verb.number, caller_id=verb.caller_id, **options)
+        return
+    dial = response.dial(caller_id=verb.caller_id, **options)
+    dial.number(verb.number, url=verb.whisper_url, method="POST")
+
+
 def _add(response: VoiceResponse, verb: Verb) -> None:
     if isinstance(verb, Say | Play | Pause):
         _speak(response, verb)
@@ -80,7 +89,7 @@ def _add(response: VoiceResponse, verb: Verb) -> None:
             transcribe_callback=verb.transcribe_callback,
         )
     elif isinstance(verb, Dial):
-        response.dial(verb.number, action=verb.action, method="POST", timeout=verb.timeout_s)
+        _dial(response, verb)
     elif isinstance(verb, Hangup):
         response.hangup()
     elif isinstance(verb, Leave):

@@ -66,6 +66,9 @@ class Dial:
     number: str
     action: str
     timeout_s: int = 20
+    caller_id: str | None = None  # the number the dialled phone sees; Twilio's default if None
+    # TwiML the dialled person hears on answering, before the bridge (a whisper: why we call).
+    whisper_url: str | None = None
 
 
 @dataclass(frozen=True)

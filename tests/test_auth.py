@@ -358,9 +358,14 @@ def test_the_login_page_labels_its_fields_and_loads_nothing_from_elsewhere(
     assert '<html lang="zh-CN">' in page
     assert '<label for="username">' in page
     assert '<label for="password">' in page
-    assert re.findall(r'(?:href|src)="([^"]+)"', page) == ["/static/hotline.css", "#main"]
-    with client.get("/static/hotline.css") as stylesheet:
-        assert stylesheet.status_code == 200
+    assert re.findall(r'(?:href|src)="([^"]+)"', page) == [
+        "/static/favicon.svg",
+        "/static/hotline.css",
+        "#main",
+    ]
+    for asset in ("/static/favicon.svg", "/static/hotline.css"):
+        with client.get(asset) as served:
+            assert served.status_code == 200
 
 
 def test_voice_webhooks_need_no_csrf_token(app: Flask) -> None:

@@ -18,7 +18,14 @@ from ivr.calllog import record_events
 from ivr.clock import FrozenClock
 from ivr.events import CallEvent, EventKind
 from ivr.follow_up import follow_up_events
-from ivr.models import Callback, CallbackStatus
+from ivr.models import (
+    AttemptStatus,
+    Callback,
+    CallbackAttempt,
+    CallbackKind,
+    CallbackStatus,
+    User,
+)
 from tests.api_client import api_get
 from tests.call_walk import Walk
 from tests.conftest import SHANGHAI
@@ -387,3 +394,98 @@ def test_an_unknown_callback_is_404(app: Flask, owed: dict[str, int], key: str) 
     status, body = api_get(app, f"/api/callbacks/{key}")
     assert (status, body) == (404, {"error": f"no callback {key}"})
     conforms(body, "Error")
+
+
+def test_what_each_callback_is_about(app: Flask, owed: dict[str, int]) -> None:
+    _, body = api_get(app, "/api/callbacks")
+    about = {
+        c["call_sid"]: (c["kind"], c["queue"], c["keeps_place"], c["locale"], c["next_attempt_at"])
+        for c in body["callbacks"]
+    }
+    assert about == {
+        "CA900": ("resident", "general", True, "zh-CN", None),  # virtual hold: keeps its place
+        "CA901": ("resident", "general", False, "zh-CN", None),
+        "CA905": ("resident", "repair", False, "zh-CN", None),
+        "CA904": ("resident", "complaint", False, "zh-CN", None),
+        "CA907": ("resident", None, False, "zh-CN", None),
+        "CA902": ("resident", "inquiry", False, "zh-CN", None),
+        "CA903": ("resident", "inquiry", False, "zh-CN", None),
+        "CA906": ("resident", "inquiry", False, "zh-CN", None),
+    }
+
+
+def test_owner_and_attempts_are_shown(
+    app: Flask, owed: dict[str, int], clock: FrozenClock, make_user: Callable[..., User]
+) -> None:
+    agent = make_user("agent7", display_name="王芳")
+    tried = clock.now() - timedelta(minutes=20)
+    with app.app_context(), services().db.session() as session:
+        callback = session.get(Callback, owed["CA905"])
+        assert callback is not None
+        callback.owner_id, callback.attempts = agent.id, 1
+        callback.next_attempt_at = tried + timedelta(minutes=15)
+        callback.outcome = "resident: no-answer; next try 11-24 07:55"
+        session.add(
+            CallbackAttempt(
+                callback_id=callback.id,
+                number=1,
+                idempotency_key=f"callback:{callback.id}:attempt:1",
+                status=AttemptStatus.RESIDENT_NO_ANSWER,
+                agent_id=agent.id,
+                call_sid="CA" + "5" * 32,
+                started_at=tried,
+                ended_at=tried + timedelta(minutes=1),
+                outcome="resident: no-answer",
+            )
+        )
+    status, body = api_get(app, f"/api/callbacks/{owed['CA905']}")
+    assert status == 200
+    conforms(body, "CallbackWithCall")
+    person = {"id": agent.id, "username": "agent7", "display_name": "王芳"}
+    assert (body["owner"], body["attempts"], body["next_attempt_at"], body["completed_at"]) == (
+        person,
+        1,
+        "2026-11-23T23:55:00+00:00",
+        None,
+    )
+    assert body["attempt_log"] == [
+        {
+            "number": 1,
+            "status": "resident_no_answer",
+            "agent": person,
+            "call_sid": "CA" + "5" * 32,
+            "started_at": "2026-11-23T23:40:00+00:00",
+            "ended_at": "2026-11-23T23:41:00+00:00",
+            "outcome": "resident: no-answer",
+        }
+    ]
+    _, listed_body = api_get(app, "/api/callbacks?status=pending&limit=1")
+    [first] = listed_body["callbacks"]
+    conforms(first, "Callback")
+    assert (first["owner"], len(first["attempt_log"])) == (person, 1)
+
+
+def test_return_visits_are_listed_by_kind(
+    app: Flask, owed: dict[str, int], clock: FrozenClock
+) -> None:
+    with app.app_context(), services().db.session() as session:
+        session.add(
+            Callback(
+                dedupe_key="survey:ticket:1:x",
+                phone="+8613800138000",
+                reason="return visit: repair 1123001 resolved",
+                kind=CallbackKind.SURVEY,
+                queue="repair",
+                due_at=clock.now() + timedelta(hours=22),
+                next_attempt_at=clock.now(),
+                status=CallbackStatus.PENDING,
+                created_at=clock.now(),
+            )
+        )
+    _, surveys = api_get(app, "/api/callbacks?kind=survey")
+    assert [(c["kind"], c["reason"]) for c in surveys["callbacks"]] == [
+        ("survey", "return visit: repair 1123001 resolved")
+    ]
+    assert listed(app, "kind=resident") == SOONEST_FIRST
+    status, body = api_get(app, "/api/callbacks?kind=robot")
+    assert (status, body) == (400, {"error": "kind must be one of: resident, survey"})

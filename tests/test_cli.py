@@ -30,6 +30,7 @@ def test_db_upgrade_creates_the_call_log(data_dir: Path) -> None:
     engine = create_engine(f"sqlite:///{data_dir / 'ivr.sqlite3'}")
     assert sorted(inspect(engine).get_table_names()) == [
         "alembic_version",
+        "audit_log",
         "call_events",
         "callback_attempts",
         "callbacks",

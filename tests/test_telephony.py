@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import requests
@@ -17,7 +18,10 @@ from ivr.config import ConfigError, Settings
 from ivr.telephony import (
     REST_TIMEOUT_S,
     SIMULATED_ACCOUNT_SID,
+    CallLineKind,
     RecordingHttpClient,
+    SimulatedCall,
+    SimulatedCallsFile,
     SimulatedTelephony,
     Telephony,
     TelephonyError,
@@ -233,3 +237,119 @@ def test_production_refuses_to_simulate_sms(app: Flask, clock: FrozenClock) -> N
 )
 def test_numbers_in_log_lines_are_masked(number: str, shown: str) -> None:
     assert masked(number) == shown
+
+
+# --- calls placed and redirected without an account: the calls file ----------------------
+
+
+CALLBACK_URL = "https://hotline.example.com/voice/callback/agent?cb=7"
+STATUS_URL = "https://hotline.example.com/voice/callback/status?cb=7"
+BRIDGE_URL = "https://hotline.example.com/voice/desk/bridge?agent=3"
+
+
+def test_without_an_account_placed_calls_and_redirects_go_to_the_calls_file(
+    make_app: Callable[..., Flask], clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(twilio_account_sid="", hotline_number=HOTLINE)
+    found = services_of(app)
+    caplog.set_level(logging.INFO, logger="ivr.telephony")
+
+    sid = found.telephony.place_call(RESIDENT, CALLBACK_URL, STATUS_URL)
+    clock.advance(seconds=5)
+    found.telephony.redirect_call("CA" + "2" * 32, BRIDGE_URL)
+
+    calls = found.settings.data_dir / "calls.jsonl"
+    assert [json.loads(line) for line in calls.read_text(encoding="utf-8").splitlines()] == [
+        {
+            "at": "2026-11-23T10:00:00+08:00",
+            "sid": sid,
+            "kind": "call",
+            "to": RESIDENT,
+            "from": HOTLINE,
+            "status_callback": STATUS_URL,
+            "url": CALLBACK_URL,
+        },
+        {
+            "at": "2026-11-23T10:00:05+08:00",
+            "sid": "CA" + "2" * 32,
+            "kind": "redirect",
+            "url": BRIDGE_URL,
+        },
+    ]
+    assert calls.stat().st_mode & 0o077 == 0  # residents' numbers: the owner's eyes only
+    assert [request.url for request in found.telephony.http.requests] == [
+        f"{API}/{SIMULATED_ACCOUNT_SID}/Calls.json",
+        f"{API}/{SIMULATED_ACCOUNT_SID}/Calls/{'CA' + '2' * 32}.json",
+    ]
+    assert [r.getMessage() for r in caplog.records if r.name == "ivr.telephony"] == [
+        f"simulated call {sid} to +86138****8000 with TwiML from {CALLBACK_URL}"
+        " (answer it with `ivr call --answer`)",
+        f"simulated redirect of call {'CA' + '2' * 32} to {BRIDGE_URL}",
+    ]
+
+
+@pytest.fixture
+def calls_file(tmp_path: Path) -> SimulatedCallsFile:
+    return SimulatedCallsFile(tmp_path / "calls.jsonl")
+
+
+def placed(sid: str) -> SimulatedCall:
+    return SimulatedCall(
+        CallLineKind.CALL, sid, "2026-11-23T10:00:00+08:00", RESIDENT, HOTLINE, CALLBACK_URL, ""
+    )
+
+
+def test_the_calls_file_reads_back_what_was_written(calls_file: SimulatedCallsFile) -> None:
+    written = [
+        placed("CA1"),
+        SimulatedCall(CallLineKind.REDIRECT, "CA2", "2026-11-23T10:01:00+08:00", url=BRIDGE_URL),
+        SimulatedCall(CallLineKind.ANSWERED, "CA1", "2026-11-23T02:02:00+00:00"),
+    ]
+    for line in written:
+        calls_file.append(line)
+
+    assert SimulatedCallsFile(calls_file.path).read_new() == written
+
+
+def test_a_reader_gets_only_new_lines_and_waits_for_a_line_still_being_written(
+    calls_file: SimulatedCallsFile,
+) -> None:
+    calls_file.append(placed("CA1"))
+    reader = SimulatedCallsFile(calls_file.path)
+    reader.skip_to_end()
+    calls_file.append(placed("CA2"))
+    with calls_file.path.open("a", encoding="utf-8") as unfinished:
+        unfinished.write('{"kind": "call", "sid": "CA3"')
+
+    assert [line.sid for line in reader.read_new()] == ["CA2"]
+    assert reader.read_new() == []
+
+    with calls_file.path.open("a", encoding="utf-8") as finished:
+        finished.write(f', "url": "{CALLBACK_URL}"}}\n')
+    assert [line.sid for line in reader.read_new()] == ["CA3"]
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (b"not json", "Expecting value: line 1 column 1 (char 0)"),
+        (b'["CA1"]', "not a JSON object"),
+        (b'{"kind": "sms", "sid": "CA1"}', "'sms' is not a valid CallLineKind"),
+        (b'{"kind": "call", "sid": "CA1"}', "a call without a url"),
+        (b'{"kind": "answered", "sid": ""}', "no sid"),
+        (b'{"kind": "answered", "sid": 7}', "a field is not text"),
+        (b'{"kind": "answered", "sid": "CA\xff"}', "'utf-8' codec can't decode byte 0xff"),
+    ],
+)
+def test_a_broken_line_is_skipped_with_a_warning(
+    calls_file: SimulatedCallsFile, line: bytes, problem: str
+) -> None:
+    calls_file.path.write_bytes(line + b"\n\n")
+    calls_file.append(placed("CA9"))
+    warnings: list[str] = []
+
+    read = calls_file.read_new(warnings.append)
+
+    assert [call.sid for call in read] == ["CA9"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"skipped line 1 of {calls_file.path}: {problem}")

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from ivr.app import Services, services
+from ivr.callbacks import callbacks_to_try, enqueue_due, try_callback
 from ivr.calllog import record_events
 from ivr.events import CallEvent
 from ivr.follow_up import follow_up_events
 from ivr.models import Ticket
 from ivr.outbox import deliver_sms, enqueue_sms_delivery, settle_abandoned_sends, unsent_pending
+from ivr.privacy import purge_expired
+from ivr.report import build_scheduled_report
 from ivr.tickets import (
     FollowUps,
     escalate_if_due,
@@ -75,6 +78,56 @@ def sweep_deadlines() -> int:
         settle_abandoned_sends(session, now)
     hand_on(found, follow)
     return len(tickets)
+
+
+@in_app_context
+def sweep_callbacks() -> int:
+    """Every minute: settle callback attempts that went quiet, and hand the callbacks due
+    now (in office hours, while agents are free) to the outbound queue, in their order."""
+    found = services()
+    with found.db.session() as session:
+        due = callbacks_to_try(session, found.clock.now(), found.settings)
+    for callback_id in due:
+        enqueue_due(found.redis, callback_id)
+    return len(due)
+
+
+@in_app_context
+def dispatch_callback(callback_id: int, on_request: bool = True) -> str | None:
+    """One try of one callback, at most one call; returns the attempt's status (None: not
+    tried now). `on_request`: a person asked, so neither office hours nor the wait apply."""
+    found = services()
+    status = try_callback(
+        found.db,
+        found.telephony,
+        found.settings,
+        found.clock.now(),
+        callback_id,
+        on_request=on_request,
+    )
+    return status.value if status else None
+
+
+@in_app_context
+def purge_expired_personal_data() -> int:
+    """Daily: personal data past RETENTION_DAYS removed (ivr/privacy.py), a bounded number
+    of batches per run; when more is left the job queues its sequel behind the other jobs.
+    Returns how many records changed."""
+    found = services()
+    run = purge_expired(found.db, found.clock.now(), found.settings.retention_days)
+    if not run.finished:
+        tickets_queue(found.redis).enqueue(purge_expired_personal_data, **TICKETS_JOB)
+    return run.records
+
+
+@in_app_context
+def build_monthly_report(month: str | None = None) -> str | None:
+    """Last month's report (or `month`, YYYY-MM) into <IVR_DATA_DIR>/reports/YYYY-MM/, once:
+    due from 06:00 hotline time on the 1st; a finished report is left as it is. Returns the
+    folder written, None when there was nothing to do."""
+    found = services()
+    built = build_scheduled_report(found.db, found.settings, found.clock, month)
+    return str(built) if built else None
 
 
 def hand_on(found: Services, follow: FollowUps) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, not_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ivr.api.calls import call_json
 from ivr.api.params import (
@@ -25,7 +25,7 @@ from ivr.api.params import (
     row_id,
     switch,
 )
-from ivr.models import Call, Callback, CallbackStatus
+from ivr.models import Call, Callback, CallbackAttempt, CallbackKind, CallbackStatus, User
 
 SOONEST_FIRST = (Callback.due_at.asc(), Callback.id.asc())
 
@@ -52,6 +52,7 @@ class CallbackFilters:
     due_after: datetime | None = None
     due_before: datetime | None = None
     status: CallbackStatus | None = None
+    kind: CallbackKind | None = None
     important: bool | None = None
     overdue: bool | None = None
     limit: int = DEFAULT_LIMIT
@@ -65,6 +66,7 @@ class CallbackFilters:
             due_after=due_after,
             due_before=due_before,
             status=enum_value(CallbackStatus, args.get("status"), "status"),
+            kind=enum_value(CallbackKind, args.get("kind"), "kind"),
             important=switch(args.get("important"), "important"),
             overdue=switch(args.get("overdue"), "overdue"),
             limit=page_size(args.get("limit")),
@@ -76,6 +78,7 @@ class CallbackFilters:
             Callback.due_at >= self.due_after if self.due_after else None,
             Callback.due_at < self.due_before if self.due_before else None,
             Callback.status == self.status if self.status else None,
+            Callback.kind == self.kind if self.kind else None,
             Callback.important == self.important if self.important is not None else None,
             _overdue(self.overdue, self.now),
             later_than(self.cursor, Callback.due_at, Callback.id) if self.cursor else None,
@@ -86,32 +89,79 @@ class CallbackFilters:
         return (
             select(Callback)
             .where(*self.conditions())
+            .options(selectinload(Callback.attempt_log))
             .order_by(*SOONEST_FIRST)
             .limit(self.limit + 1)
         )
 
 
-def callback_json(callback: Callback, now: datetime) -> dict[str, Any]:
+def callback_json(
+    callback: Callback, now: datetime, staff: Mapping[int, User] | None = None
+) -> dict[str, Any]:
+    """`staff`: the owner and the agents of its attempts, by id (named when given)."""
+    known = staff or {}
     return {
         "id": callback.id,
+        "kind": callback.kind.value,
         "phone": callback.phone,
         "reason": callback.reason,
+        "queue": callback.queue,
         "important": callback.important,
+        "keeps_place": callback.keeps_place,
+        "locale": callback.locale,
         "due_at": iso(callback.due_at),
+        "next_attempt_at": iso(callback.next_attempt_at),
         "status": callback.status.value,
+        "owner": _person(callback.owner_id, known),
         "attempts": callback.attempts,
+        "attempt_log": [_attempt_json(attempt, known) for attempt in callback.attempt_log],
         "outcome": callback.outcome,
+        "completed_at": iso(callback.completed_at),
         "recording_url": callback.recording_url,
+        "ticket_id": callback.ticket_id,
         "created_at": iso(callback.created_at),
         "call_sid": callback.call_sid,
         "overdue": is_overdue(callback, now),
     }
 
 
+def _attempt_json(attempt: CallbackAttempt, staff: Mapping[int, User]) -> dict[str, Any]:
+    return {
+        "number": attempt.number,
+        "status": attempt.status.value,
+        "agent": _person(attempt.agent_id, staff),
+        "call_sid": attempt.call_sid,
+        "started_at": iso(attempt.started_at),
+        "ended_at": iso(attempt.ended_at),
+        "outcome": attempt.outcome,
+    }
+
+
+def _person(user_id: int | None, staff: Mapping[int, User]) -> dict[str, Any] | None:
+    if user_id is None:
+        return None
+    user = staff.get(user_id)
+    return {
+        "id": user_id,
+        "username": user.username if user else None,
+        "display_name": user.display_name if user else None,
+    }
+
+
+def staff_of(session: Session, callbacks: Sequence[Callback]) -> dict[int, User]:
+    """The owners and attempt agents of these callbacks, in one query."""
+    ids = {c.owner_id for c in callbacks} | {a.agent_id for c in callbacks for a in c.attempt_log}
+    wanted = {ident for ident in ids if ident is not None}
+    if not wanted:
+        return {}
+    return {user.id: user for user in session.scalars(select(User).where(User.id.in_(wanted)))}
+
+
 def list_callbacks(session: Session, filters: CallbackFilters) -> dict[str, Any]:
     page, more = one_page(list(session.scalars(filters.query())), filters.limit)
+    staff = staff_of(session, page)
     return {
-        "callbacks": [callback_json(callback, filters.now) for callback in page],
+        "callbacks": [callback_json(callback, filters.now, staff) for callback in page],
         "next_cursor": encode_cursor(page[-1].due_at, page[-1].id) if more else None,
     }
 
@@ -125,4 +175,5 @@ def callback_detail(session: Session, key: str, now: datetime) -> dict[str, Any]
     call = None
     if callback.call_sid:
         call = session.scalars(select(Call).where(Call.call_sid == callback.call_sid)).first()
-    return {**callback_json(callback, now), "call": call_json(call) if call else None}
+    staff = staff_of(session, [callback])
+    return {**callback_json(callback, now, staff), "call": call_json(call) if call else None}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,50 +16,37 @@ from ivr.api.params import (
     encode_cursor,
     enum_value,
     iso,
-    older_than,
     one_page,
     optional_cursor,
     page_size,
     period,
 )
+from ivr.calllog_query import CallLogFilters, newest_first
 from ivr.models import Call, CallCategory, CallEventRow, CallOutcome
 
 
 @dataclass(frozen=True)
 class CallFilters:
-    since: datetime | None = None
-    until: datetime | None = None
-    category: CallCategory | None = None
-    outcome: CallOutcome | None = None
+    """The API's documented filters (period, category, outcome) over the console's shared
+    call-log filters, with its own page size."""
+
+    log: CallLogFilters = field(default_factory=CallLogFilters)
     limit: int = DEFAULT_LIMIT
     cursor: tuple[datetime, int] | None = None
 
     @classmethod
     def from_args(cls, args: Mapping[str, str], zone: ZoneInfo) -> CallFilters:
         since, until = period(args, zone)
-        return cls(
+        log = CallLogFilters(
             since=since,
             until=until,
             category=enum_value(CallCategory, args.get("category"), "category"),
             outcome=enum_value(CallOutcome, args.get("outcome"), "outcome"),
-            limit=page_size(args.get("limit")),
-            cursor=optional_cursor(args),
         )
+        return cls(log=log, limit=page_size(args.get("limit")), cursor=optional_cursor(args))
 
     def query(self) -> Select[Call]:
-        conditions = []
-        if self.since:
-            conditions.append(Call.started_at >= self.since)
-        if self.until:
-            conditions.append(Call.started_at < self.until)
-        if self.category:
-            conditions.append(Call.category == self.category)
-        if self.outcome:
-            conditions.append(Call.outcome == self.outcome)
-        if self.cursor:
-            conditions.append(older_than(self.cursor, Call.started_at, Call.id))
-        newest_first = (Call.started_at.desc(), Call.id.desc())
-        return select(Call).where(*conditions).order_by(*newest_first).limit(self.limit + 1)
+        return newest_first(self.log.query(), self.cursor).limit(self.limit + 1)
 
 
 def call_json(call: Call) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from typing import Any
 
 from ivr.api.params import DEFAULT_LIMIT, MAX_LIMIT
 from ivr.models import (
+    AttemptStatus,
+    CallbackKind,
     CallbackStatus,
     CallCategory,
     CallOutcome,
@@ -168,23 +170,76 @@ TICKET_LOG_ENTRY = {
     },
 }
 
+STAFF_MEMBER = {
+    "type": "object",
+    "description": "A member of staff (null name fields: the account was removed).",
+    "required": ["id", "username", "display_name"],
+    "properties": {
+        "id": {"type": "integer"},
+        "username": _nullable(_STRING),
+        "display_name": _nullable(_STRING),
+    },
+}
+
+CALLBACK_ATTEMPT = {
+    "type": "object",
+    "description": "One try at a callback: resident callbacks ring the agent first, then "
+    "bridge them to the resident; return visits ring the resident.",
+    "required": ["number", "status", "agent", "call_sid", "started_at", "ended_at", "outcome"],
+    "properties": {
+        "number": {"type": "integer", "minimum": 1},
+        "status": _one_of(AttemptStatus),
+        "agent": _nullable(_ref("StaffMember")),
+        "call_sid": _nullable({"type": "string", "description": "The call we placed."}),
+        "started_at": _TIME,
+        "ended_at": _nullable(_time("When the attempt ended; null while it is under way.")),
+        "outcome": _nullable(_STRING),
+    },
+}
+
 _CALLBACK_PROPERTIES = {
     "id": {"type": "integer", "description": "Row id, for `/api/callbacks/{callback}`."},
+    "kind": {
+        **_one_of(CallbackKind),
+        "description": "resident: an agent calls the resident back; survey: the automated "
+        "return visit (回访) after a ticket is resolved.",
+    },
     "phone": {"type": "string", "example": "+8613800138000", "description": "Who to call."},
     "reason": {
         "type": "string",
         "example": "requested from the general queue after 2 min",
         "description": "Why we owe the call: virtual hold, an abandoned call, a message left…",
     },
+    "queue": _nullable({"type": "string", "example": "repair", "description": "What it is about."}),
     "important": {
         "type": "boolean",
         "description": "Promised the same day (R7) or asked for from the queue.",
     },
+    "keeps_place": {
+        "type": "boolean",
+        "description": "Virtual hold: called back before callers who arrived later.",
+    },
+    "locale": {"type": "string", "enum": ["zh-CN", "en-US"]},
     "due_at": _time("When we promised to call back."),
-    "status": _one_of(CallbackStatus),
-    "attempts": {"type": "integer", "minimum": 0, "description": "Calls tried so far."},
+    "next_attempt_at": _nullable(
+        _time("Not tried before then (the next try, or a return visit's first); null: now.")
+    ),
+    "status": {
+        **_one_of(CallbackStatus),
+        "description": "unreachable: three tries went unanswered; for a supervisor.",
+    },
+    "owner": _nullable(_ref("StaffMember")),
+    "attempts": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "Tries that rang the resident (at most 3); an agent who did not "
+        "answer does not count.",
+    },
+    "attempt_log": {"type": "array", "items": _ref("CallbackAttempt")},
     "outcome": _nullable({"type": "string", "description": "What the last attempt gave."}),
+    "completed_at": _nullable(_time("When it was done or given up as unreachable.")),
     "recording_url": _nullable({"type": "string", "description": "The message left, if any."}),
+    "ticket_id": _nullable({"type": "integer", "description": "The ticket a return visit is for."}),
     "created_at": _time("When the call that caused it asked for it."),
     "call_sid": _nullable({"type": "string", "description": "The call that caused it."}),
     "overdue": {
@@ -432,6 +487,7 @@ CALLBACK_FILTERS = [
         _STRING,
     ),
     _query("status", "Callback status.", _one_of(CallbackStatus)),
+    _query("kind", "Resident callbacks or return visits.", _one_of(CallbackKind)),
     _query(
         "important", "Only important (true) or ordinary (false) callbacks.", {"type": "boolean"}
     ),
@@ -505,6 +561,8 @@ OPENAPI: dict[str, Any] = {
             "TicketLogEntry": TICKET_LOG_ENTRY,
             "Callback": CALLBACK,
             "CallbackWithCall": CALLBACK_WITH_CALL,
+            "CallbackAttempt": CALLBACK_ATTEMPT,
+            "StaffMember": STAFF_MEMBER,
             "Queues": QUEUES,
             "Queue": QUEUE,
             "WaitingCaller": WAITING_CALLER,

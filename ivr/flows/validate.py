@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+from ivr.callbacks import CALLBACK_PROMPTS
 from ivr.flows.definition import CATEGORIES, INTERACTIVE, REPEAT, Flow, FlowError, Node
 from ivr.prompts import Catalogue
 
@@ -44,6 +45,8 @@ ENGINE_PROMPTS = (
     "sms.escalation",
     "sms.sla_warning",
 )
+# Prompts the desk's bridge webhooks speak (ivr/voice_desk.py).
+DESK_PROMPTS = ("desk.connecting", "desk.agent_missed")
 TICKET_KINDS = frozenset({"repair", "complaint"})
 NEEDS_RETRIES = frozenset({"menu", "collect", "appointment"})
 
@@ -144,7 +147,7 @@ def _menu_problems(node: Node, catalogues: Mapping[str, Catalogue]) -> Iterator[
 
 
 def _prompt_problems(flow: Flow, catalogues: Mapping[str, Catalogue]) -> Iterator[str]:
-    keys = set(ENGINE_PROMPTS)
+    keys = set(ENGINE_PROMPTS) | set(DESK_PROMPTS) | set(CALLBACK_PROMPTS)
     for node in flow.nodes.values():
         keys.update(node.prompts)
     for locale, catalogue in catalogues.items():

@@ -1,5 +1,7 @@
-"""SQLAlchemy 2 models: the call log, residents, tickets, what we send out, and staff."""
+"""SQLAlchemy 2 models: the call log, residents, tickets, what we send out, staff and the
+audit log."""
 
+from ivr.models.audit import AuditAction, AuditEntry
 from ivr.models.base import Base, UTCDateTime
 from ivr.models.calls import (
     Call,
@@ -25,6 +27,8 @@ from ivr.models.tickets import Ticket, TicketKind, TicketLog, TicketPriority, Ti
 
 __all__ = [
     "AttemptStatus",
+    "AuditAction",
+    "AuditEntry",
     "Availability",
     "Base",
     "Call",

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ivr.models.base import Base, enum_column
@@ -54,6 +54,8 @@ class Call(Base):
     """One row of the call register: who called, about what, and how it ended."""
 
     __tablename__ = "calls"
+    # The call log lists newest first, paged by (started_at, id): one index walks it in order.
+    __table_args__ = (Index("ix_calls_started_at_id", "started_at", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -62,7 +64,7 @@ class Call(Base):
     caller_number: Mapped[str] = mapped_column(String(32), default="", index=True)
     called_number: Mapped[str] = mapped_column(String(32), default="")
     caller_name: Mapped[str | None] = mapped_column(String(128))
-    unit: Mapped[str | None] = mapped_column(String(64))
+    unit: Mapped[str | None] = mapped_column(String(64), index=True)
     locale: Mapped[str] = mapped_column(String(16), default="zh-CN")
     category: Mapped[CallCategory | None] = mapped_column(enum_column(CallCategory), index=True)
     content: Mapped[str] = mapped_column(Text, default="")
@@ -79,7 +81,9 @@ class Call(Base):
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id", ondelete="SET NULL"))
     satisfaction: Mapped[int | None]  # R9: 1 satisfied, 2 average, 3 dissatisfied
     direction: Mapped[str] = mapped_column(String(16), default="inbound")  # or "outbound"
-    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
 
     events: Mapped[list[CallEventRow]] = relationship(
         back_populates="call", order_by="[CallEventRow.at, CallEventRow.seq, CallEventRow.id]"
