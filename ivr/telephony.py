@@ -316,6 +316,9 @@ def build_telephony(
         return SimulatedTelephony(
             settings.twilio_auth_token, settings.hotline_number, transport, settings.data_dir, clock
         )
+    if not settings.public_base_url:
+        # Twilio fetches the TwiML of the calls we place (callbacks, surveys) from full URLs.
+        raise ConfigError("TWILIO_ACCOUNT_SID needs PUBLIC_BASE_URL to place callback calls")
     transport = http or TwilioHttpClient(timeout=REST_TIMEOUT_S)
     return Telephony(
         settings.twilio_account_sid, settings.twilio_auth_token, settings.hotline_number, transport

@@ -222,6 +222,17 @@ def test_with_an_account_the_real_transport_has_a_timeout(app: Flask, clock: Fro
     assert telephony.http.timeout == REST_TIMEOUT_S
 
 
+def test_a_real_account_needs_the_public_url_for_the_calls_it_places(
+    app: Flask, clock: FrozenClock
+) -> None:
+    settings = services_of(app).settings.with_overrides(
+        twilio_account_sid=ACCOUNT_SID, public_base_url=""
+    )
+
+    with pytest.raises(ConfigError, match="TWILIO_ACCOUNT_SID needs PUBLIC_BASE_URL"):
+        build_telephony(settings, clock)
+
+
 def test_production_refuses_to_simulate_sms(app: Flask, clock: FrozenClock) -> None:
     settings: Settings = services_of(app).settings.with_overrides(
         env="production", twilio_account_sid=""

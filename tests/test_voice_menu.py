@@ -211,6 +211,26 @@ def test_leaving_the_queue_unserved_offers_a_message(twilio: TwilioFake) -> None
     ]
 
 
+@pytest.mark.parametrize("result", ["redirected", "redirected-from-bridged"])
+def test_a_caller_taken_from_the_queue_by_the_desk_is_not_offered_a_message(
+    twilio: TwilioFake, result: str
+) -> None:
+    """The desk's REST redirect ends the <Enqueue>; the caller is already on the way to an agent."""
+    url = "/voice/queue/result?node=general_queue&lang=zh-CN&seq=2&ni=0&nm=0"
+    assert twilio.follow(url, "CA111", QueueResult=result) == []
+
+
+@pytest.mark.parametrize("result", ["error", "queue-full", "system-shutdown", "bogus"])
+def test_a_queue_that_fails_the_caller_still_takes_a_message(
+    twilio: TwilioFake, result: str
+) -> None:
+    url = "/voice/queue/result?node=general_queue&lang=zh-CN&seq=2&ni=0&nm=0"
+    assert twilio.follow(url, "CA112", QueueResult=result) == [
+        say(MESSAGE_OFFER),
+        *record("take_message", 3),
+    ]
+
+
 def test_a_message_is_thanked_and_the_call_closed(twilio: TwilioFake) -> None:
     url = "/voice/message?node=take_message&lang=zh-CN&seq=3&ni=0&nm=0"
     verbs = twilio.follow(

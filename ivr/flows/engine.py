@@ -42,6 +42,8 @@ MAX_HOPS = 50  # belt and braces: the validator already forbids silent loops
 SORRY_AFTER_WAIT_S = 30  # R8: a caller who has waited hears an apology
 QUEUE_HOLD_PAUSE_S = 15
 WAIT_ROUND_S = 30  # announcements, hold and the choice: about one round every 30 s
+# Twilio's QueueResult when a REST redirect took the caller out of the queue.
+MOVED_ON = frozenset({"redirected", "redirected-from-bridged"})
 MIN_ESTIMATE_S = 60  # never promise less than a minute
 DIAL_TIMEOUT_S = 20  # an on-call engineer who has not answered by then gets skipped
 MAX_REMEMBERED = 16
@@ -272,6 +274,8 @@ class FlowEngine:
         )
         if result == "bridged":
             turn.verbs += [*self._speak(state, "system.goodbye"), Hangup()]
+        elif result in MOVED_ON:
+            pass  # taken elsewhere (e.g. by an agent at the desk): Twilio ignores this TwiML
         elif result != "hangup" and node is not None and node.after:
             self._run(call, state.at(node.after), turn)
         return turn
