@@ -15,6 +15,7 @@ comes back as call-log events from `ivr/voice_callback.py`, applied here by the 
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -46,6 +47,7 @@ from ivr.prompts import Catalogue
 from ivr.residents import is_e164
 from ivr.telephony import Telephony, TelephonyError
 from ivr.tickets import FollowUps, note_return_visit
+from ivr.waiting import waiting_callers
 from worker.queues import OUTBOUND_JOB, outbound_queue
 
 log = logging.getLogger(__name__)
@@ -254,21 +256,33 @@ def _enqueue_unique(redis: Redis, job_id: str, callback_id: int, on_request: boo
 def callbacks_to_try(session: Session, now: datetime, settings: Settings) -> list[int]:
     """Every minute: settle attempts that went quiet, then the callbacks to try now, in
     order: those keeping a place in line (virtual hold) first, then important ones, then by
-    promised time. Resident callbacks only as many as there are free agents to take them."""
+    promised time. Resident callbacks only as many as there are free agents to take them,
+    and callers waiting in a queue now come first, except for those who arrived after a
+    virtual-hold caller asked to be called back: that caller keeps their place ahead."""
     settle_quiet_attempts(session, now, settings)
     if not office_is_open(settings, now):
         return []
     free = len(free_agents(session))
+    joined = sorted(waiting.joined_at for waiting in waiting_callers(session))
     chosen: list[int] = []
     surveys = 0
     for callback in session.scalars(_due(now)):
-        if callback.kind == CallbackKind.SURVEY and surveys < SURVEYS_PER_SWEEP:
-            surveys += 1
-            chosen.append(callback.id)
-        elif callback.kind == CallbackKind.RESIDENT and free > 0:
+        if callback.kind == CallbackKind.SURVEY:
+            if surveys < SURVEYS_PER_SWEEP:
+                surveys += 1
+                chosen.append(callback.id)
+        elif free > _callers_ahead_of(callback, joined):
             free -= 1
             chosen.append(callback.id)
     return chosen
+
+
+def _callers_ahead_of(callback: Callback, joined: list[datetime]) -> int:
+    """How many callers in the queues now are served before this callback: all of them,
+    unless it keeps a place, then only those who were already waiting when it was asked for."""
+    if not callback.keeps_place:
+        return len(joined)
+    return bisect_left(joined, callback.created_at)
 
 
 def _due(now: datetime) -> Select[Callback]:

@@ -853,3 +853,29 @@ def test_a_url_we_did_not_write_ends_politely(twilio: TwilioFake, route: str, qu
 def test_a_status_we_cannot_place_is_still_200(twilio: TwilioFake) -> None:
     response = twilio.post("/voice/callback/status", outbound("CA15", AGENT_1, CallStatus="busy"))
     assert response.status_code == 200
+
+
+def test_callers_waiting_now_come_before_callbacks_except_place_keepers_ahead_of_them(
+    app: Flask,
+    twilio: TwilioFake,
+    twilio_rest: RecordingHttpClient,
+    clock: FrozenClock,
+    redis: Redis,
+    run_jobs: Jobs,
+    agents: list[User],
+) -> None:
+    holding = owe(app, clock, "virtual-hold:CA951", keeps_place=True, due_in=timedelta(0))
+    message = owe(app, clock, "message:CA952", important=True)
+    clock.advance(minutes=1)
+    Walk(twilio, "CA953", caller="+8613900139000").start().press("0")  # joins the queue now
+    clock.advance(minutes=1)
+    later = owe(app, clock, "virtual-hold:CA954", keeps_place=True, due_in=timedelta(0))
+    run_jobs()
+
+    sweep(redis, run_jobs)
+
+    # Two free agents: the place keeper who asked before the live caller arrived goes first;
+    # the live caller needs the other agent, so the later place keeper and the message wait.
+    rung = [parse_qs(urlsplit(call["Url"]).query)["cb"][0] for call in placed(twilio_rest)]
+    assert rung == [str(holding)]
+    assert attempts(app, message) == attempts(app, later) == []

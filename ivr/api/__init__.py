@@ -14,9 +14,10 @@ from ivr.api.callbacks import CallbackFilters, callback_detail, list_callbacks
 from ivr.api.calls import CallFilters, call_detail, list_calls
 from ivr.api.openapi import OPENAPI
 from ivr.api.params import FilterError
-from ivr.api.queues import flow_queues, queues_now
+from ivr.api.queues import queues_now
 from ivr.api.tickets import TicketFilters, list_tickets, ticket_detail
 from ivr.app import services
+from ivr.waiting import flow_queues
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
