@@ -801,7 +801,14 @@ def test_only_admins_see_and_open_the_audit_log(
     supervisor: FlaskClient, client: FlaskClient
 ) -> None:
     html = supervisor.get("/console/calls").get_data(as_text=True)
-    assert re.findall(r'<a id="(nav-[^"]+)"', html) == ["nav-home", "nav-call-log"]
+    assert re.findall(r'<a id="(nav-[^"]+)"', html) == [
+        "nav-home",
+        "nav-board",
+        "nav-call-log",
+        "nav-kpis",
+        "nav-reports",
+        "nav-tickets",
+    ]
     assert 'aria-current="page"' in html
     assert supervisor.get("/console/audit").status_code == 403
 
@@ -812,4 +819,12 @@ def test_admins_see_every_console_page_in_the_navigation(
     make_user("boss", role=StaffRole.ADMIN)
     log_in(client, "boss")
     html = client.get("/console/").get_data(as_text=True)
-    assert re.findall(r'<a id="(nav-[^"]+)"', html) == ["nav-home", "nav-call-log", "nav-audit-log"]
+    assert re.findall(r'<a id="(nav-[^"]+)"', html) == [
+        "nav-home",
+        "nav-board",
+        "nav-call-log",
+        "nav-audit-log",
+        "nav-kpis",
+        "nav-reports",
+        "nav-tickets",
+    ]

@@ -15,18 +15,27 @@ from flask.testing import FlaskClient
 from ivr.app import services
 from ivr.clock import FrozenClock
 from ivr.kpi import Period, kpis
-from ivr.models import User
+from ivr.models import StaffRole, User
 from ivr.web.console_kpis import chart_figures, draw_charts, styles_of
 from tests.conftest import SHANGHAI
-from tests.test_console_board import (  # noqa: F401 - fixtures
-    assert_role_checks,
-    client,
-    supervisor,
-)
+from tests.test_console_board import assert_role_checks
 from tests.test_kpi import local, seed_month
+from tests.web_client import log_in
 
 MakeUser = Callable[..., User]
 CHART_NAMES = ("per-day", "per-hour", "categories", "outcomes", "escalations", "satisfaction")
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def supervisor(client: FlaskClient, make_user: MakeUser) -> FlaskClient:
+    make_user("zhuguan", role=StaffRole.SUPERVISOR, display_name="李主管")
+    assert log_in(client, "zhuguan").status_code == 302
+    return client
 
 
 @pytest.fixture
@@ -191,5 +200,6 @@ def test_a_period_that_cannot_be_used_answers_400_with_the_reason(
     problem = re.search(r'id="period-problem">时间段有误：([^<]*)', html)
     assert problem is not None
     assert html_lib.unescape(problem.group(1)).strip() == message
-    assert 'id="month-form"' in html and 'id="dates-form"' in html
+    assert 'id="month-form"' in html
+    assert 'id="dates-form"' in html
     assert 'id="kpi-table"' not in html

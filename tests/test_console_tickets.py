@@ -15,6 +15,7 @@ from sqlalchemy import insert
 
 from ivr.app import services
 from ivr.models import (
+    StaffRole,
     Ticket,
     TicketKind,
     TicketLog,
@@ -23,17 +24,28 @@ from ivr.models import (
     Unit,
     User,
 )
-from tests.test_console_board import (  # noqa: F401 - fixtures
+from tests.test_console_board import (
     NOW,
     add_rows,
     assert_role_checks,
-    client,
-    supervisor,
     ticket,
 )
+from tests.web_client import log_in
 
 MakeUser = Callable[..., User]
 HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def supervisor(client: FlaskClient, make_user: MakeUser) -> FlaskClient:
+    make_user("zhuguan", role=StaffRole.SUPERVISOR, display_name="李主管")
+    assert log_in(client, "zhuguan").status_code == 302
+    return client
 
 
 def listed(html: str) -> list[str]:
@@ -316,7 +328,8 @@ def test_deadlines_still_to_come_are_pending(
 ) -> None:
     html = supervisor.get(f"/console/tickets/{tickets['1122001']}").get_data(as_text=True)
     assert re.findall(r'<tr data-state="(\w+)">', html) == ["pending", "pending"]
-    assert "到场" in html and "完成" in html
+    assert "到场" in html
+    assert "完成" in html
 
 
 @pytest.mark.parametrize("key", ["999999", "0000000", "nope", "1" * 30])
@@ -333,4 +346,3 @@ def test_only_supervisors_and_admins_see_tickets(
     client: FlaskClient, make_user: MakeUser, path: str
 ) -> None:
     assert_role_checks(client, make_user, path)
-

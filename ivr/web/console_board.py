@@ -18,14 +18,6 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from ivr.api.queues import (
-    UNNAMED_QUEUE,
-    WAITING_STATUSES,
-    Waiting,
-    flow_queues,
-    queue_order,
-    waiting_callers,
-)
 from ivr.app import Services, services
 from ivr.desk.labels import Label, label
 from ivr.models import (
@@ -41,6 +33,14 @@ from ivr.models import (
 )
 from ivr.privacy import mask_number
 from ivr.tickets import service_levels
+from ivr.waiting import (
+    UNNAMED_QUEUE,
+    WAITING_STATUSES,
+    Waiting,
+    flow_queues,
+    queue_order,
+    waiting_callers,
+)
 from ivr.web.access import CONSOLE_ROLES, require_role
 from ivr.web.console import add_to_navigation, console
 
