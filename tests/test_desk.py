@@ -4,6 +4,7 @@ Twilio's REST API, the bridge webhooks, and every way a take can end."""
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -13,6 +14,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import update
 
 from ivr.app import refresh_directory, services
@@ -80,9 +82,16 @@ def waits_in_general_queue(twilio: TwilioFake, sid: str, caller: str = ZHANG) ->
 
 
 def take(client: FlaskClient, call_sid: str = "") -> tuple[int, str]:
+    """The answer's status and where it sends the browser."""
     fields = {"csrf_token": page_token(client, "/desk/"), "call_sid": call_sid}
     response = client.post("/desk/take", data=fields)
-    return response.status_code, response.get_data(as_text=True)
+    return response.status_code, response.location or ""
+
+
+def refused_take(client: FlaskClient, call_sid: str = "") -> str:
+    """Take a caller and be refused: back to the desk, which says why (once)."""
+    assert take(client, call_sid) == (303, "/desk/")
+    return desk_page(client)
 
 
 def desk_page(client: FlaskClient, path: str = "/desk/") -> str:
@@ -106,8 +115,14 @@ def waiting_row(html: str, sid: str) -> str:
 
 
 def problem_in(html: str) -> str:
-    """The problem the desk page shows, if any."""
-    found = re.search(r'<p class="error" role="alert" id="desk-problem">(.*?)</p>', html, re.S)
+    """The refusal a page shows (flashed as an error by the action redirected from), if any."""
+    found = re.search(r'<main id="main">\s*<p class="error" role="alert">(.*?)</p>', html, re.S)
+    return found.group(1) if found else ""
+
+
+def notice_in(html: str) -> str:
+    """What a page says went well, if anything (a flashed notice)."""
+    found = re.search(r'<main id="main">\s*<p class="notice" role="status">(.*?)</p>', html, re.S)
     return found.group(1) if found else ""
 
 
@@ -352,9 +367,9 @@ def test_take_next_takes_the_most_urgent_caller(
     second, _ = agent(app, make_user, "zhaoqiang", "赵强", ZHAO_PHONE)
     assert take(second)[0] == 303  # the emergency caller is taken: the next one
     assert twilio_rest.requests[-1].url == f"{REST_CALLS}/CA731.json"
-    status, html = take(second)
-    assert status == 409
+    html = refused_take(second)
     assert problem_in(html) == "现在没有等待的来电。 · Nobody is waiting right now."
+    assert problem_in(desk_page(second)) == ""  # said once: a reload does not repeat it
 
 
 def test_a_second_agent_cannot_take_the_same_caller(
@@ -370,19 +385,21 @@ def test_a_second_agent_cannot_take_the_same_caller(
     zhao_client, zhao = agent(app, make_user, "zhaoqiang", "赵强", ZHAO_PHONE)
     assert take(wang_client, "CA733")[0] == 303
 
-    status, html = take(zhao_client, "CA733")
+    html = refused_take(zhao_client, "CA733")
 
-    assert status == 409
     assert problem_in(html) == "该来电已由王丽接起。 · Already taken by 王丽."
     assert len(twilio_rest.requests) == 1
     assert availability_of(app, zhao) == Availability.AWAY
-    row = waiting_row(desk_page(zhao_client), "CA733")
+    row = waiting_row(html, "CA733")
     assert 'data-taken-by="王丽"' in row
     assert "take-button" not in row
     # A double click by the agent who took it rings nobody twice.
-    status, html = take(wang_client, "CA733")
-    assert (status, len(twilio_rest.requests)) == (409, 1)
-    assert "您已接起该来电" in html
+    assert (take(wang_client, "CA733"), len(twilio_rest.requests)) == ((303, "/desk/"), 1)
+    html = desk_page(wang_client)
+    assert (
+        notice_in(html) == "您已接起该来电，请接听电话。 · You took this call: answer your phone."
+    )
+    assert problem_in(html) == ""
     assert availability_of(app, wang) == Availability.BUSY
 
 
@@ -514,9 +531,8 @@ def test_when_twilio_refuses_the_redirect_the_caller_stays_in_the_queue(
     client, wang = agent(app, make_user)
     twilio_rest.fail_next(400, 21220, "Call is not in-progress. Cannot redirect.")
 
-    status, html = take(client, "CA750")
+    html = refused_take(client, "CA750")
 
-    assert status == 409
     twilio_says = "Twilio error 21220 (HTTP 400): Unable to update record: Call is not in-progress. Cannot redirect."
     assert problem_in(html) == (
         f"转接失败，来电仍在队列中：{twilio_says}"
@@ -544,9 +560,8 @@ def test_when_twilio_may_have_redirected_the_agent_is_told_to_watch_the_phone(
     client, wang = agent(app, make_user)
     twilio_rest.raise_next(requests.ReadTimeout("read timed out"))
 
-    status, html = take(client, "CA753")
+    html = refused_take(client, "CA753")
 
-    assert status == 409
     assert problem_in(html).startswith(
         "Twilio 未确认转接；如您的电话响起请接听：no answer from Twilio"
     )
@@ -569,12 +584,34 @@ def test_an_agent_without_a_phone_is_told_so(
     with app.app_context(), services().db.session() as session:
         session.execute(update(User).where(User.id == wang).values(phone=""))
 
-    status, html = take(client, "CA751")
+    html = refused_take(client, "CA751")
 
-    assert status == 409
-    assert "您的账号没有登记电话号码" in html
+    assert "您的账号没有登记电话号码" in problem_in(html)
     assert twilio_rest.requests == []
     assert redis.get("desk:take:CA751:1") is None
+
+
+def test_without_redis_the_desk_says_calls_cannot_be_taken(
+    app: Flask,
+    twilio: TwilioFake,
+    make_user: MakeUser,
+    run_jobs: RunJobs,
+    twilio_rest: RecordingHttpClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    waits_in_general_queue(twilio, "CA754")
+    run_jobs()
+    client, _ = agent(app, make_user)
+
+    def redis_is_down(*_: object) -> None:
+        raise RedisError("Connection refused")
+
+    monkeypatch.setattr(sys.modules["ivr.web.desk"], "take_caller", redis_is_down)
+    html = refused_take(client, "CA754")
+    assert problem_in(html) == (
+        "暂时无法接听来电，请稍后再试。 · Calls cannot be taken right now; try again shortly."
+    )
+    assert twilio_rest.requests == []
 
 
 def test_a_caller_who_left_the_queue_cannot_be_taken(
@@ -588,8 +625,7 @@ def test_a_caller_who_left_the_queue_cannot_be_taken(
     twilio.post("/voice/status", call_params("CA752", CallStatus="completed", CallDuration="30"))
     run_jobs()
     client, _ = agent(app, make_user)
-    status, html = take(client, "CA752")
-    assert status == 409
+    html = refused_take(client, "CA752")
     assert problem_in(html) == "该来电已不在等待队列中。 · That caller is no longer waiting."
     assert twilio_rest.requests == []
 

@@ -39,6 +39,7 @@ from tests.test_desk import (
     bridge_path,
     desk_page,
     dial_action,
+    problem_in,
     take,
     waits_in_general_queue,
 )
@@ -347,6 +348,17 @@ def test_only_the_agent_who_took_the_call_wraps_it_up(
     zhao_client, _ = agent(app, make_user, "zhaoqiang", "赵强", ZHAO_PHONE)
     assert zhao_client.get(WRAP_UP).status_code == 403
     assert zhao_client.get("/desk/calls/CA404/wrap-up").status_code == 404
+
+    # Submitted anyway (from a stale page): back to the desk, which says why.
+    token = page_token(zhao_client, "/desk/")
+    for path, why in (
+        (WRAP_UP, "该来电不是由您接听的，无法填写处理结果。"),
+        ("/desk/calls/CA404/wrap-up", "找不到该来电。 · There is no such call."),
+    ):
+        response = zhao_client.post(path, data={"csrf_token": token, "disposition": "resolved"})
+        assert (response.status_code, response.location) == (303, "/desk/")
+        assert why in problem_in(desk_page(zhao_client))
+    assert stored(app, WrapUp) == []
 
 
 def test_the_wrap_up_needs_the_csrf_token(app: Flask, answered: tuple[FlaskClient, int]) -> None:

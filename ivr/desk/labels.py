@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from functools import cache
 
 Label = tuple[str, str]
 
@@ -91,6 +93,41 @@ CALLBACK_STATUSES: Mapping[str, Label] = {
     "done": ("已回电", "Done"),
     "cancelled": ("已取消", "Cancelled"),
 }
+# Why a callback is owed, by the form of its stored reason (ivr/follow_up.py, the wrap-up's
+# promise, a ticket's return visit). The stored text stays English: the API returns it.
+# A {placeholder} stands for a part that varies; PARTS says how to word it.
+CALLBACK_REASONS: Mapping[str, Label] = {
+    "message left out of hours": ("非工作时间留言", "Message left out of hours"),
+    "message left: no agent free": ("留言：坐席繁忙", "Message left: no agent free"),
+    "inquiry message (important)": ("咨询留言（重要）", "Inquiry message (important)"),
+    "inquiry message": ("咨询留言", "Inquiry message"),
+    "emergency: nobody on duty answered": (
+        "紧急报修：值班人员未接听",
+        "Emergency: nobody on duty answered",
+    ),
+    "message left while the system was down": (
+        "系统故障期间留言",
+        "Message left while the system was down",
+    ),
+    "message left at {node}": ("留言（{node}）", "Message left at {node}"),
+    "requested from the {queue} queue after {minutes} min": (
+        "在{queue}队列等待{minutes}分钟后预约回电",
+        "Requested from the {queue} queue after {minutes} min",
+    ),
+    "abandoned in the queue at {queue}": (
+        "在{queue}队列等待时挂断",
+        "Hung up while waiting in the {queue} queue",
+    ),
+    "abandoned in the IVR at {queue}": (
+        "在自助语音（{queue}）中挂断",
+        "Hung up in the automated menus ({queue})",
+    ),
+    "callback promised by {name}": ("{name}承诺回电", "Callback promised by {name}"),
+    "return visit: {kind} {number} resolved": (
+        "回访：{kind} {number} 已完成",
+        "Return visit: {kind} {number} resolved",
+    ),
+}
 
 LABELS: Mapping[str, Mapping[str, Label]] = {
     "purpose": PURPOSES,
@@ -110,3 +147,39 @@ LABELS: Mapping[str, Mapping[str, Label]] = {
 def label(group: str, key: str | None) -> Label:
     """The label, or the key itself for something the desk has no words for yet."""
     return LABELS.get(group, {}).get(key or "", (key or "", key or ""))
+
+
+def _worded_part(name: str, value: str) -> Label:
+    """A varying part of a reason: a queue or ticket kind by its label, the rest as is."""
+    if name == "queue":
+        zh, en = PURPOSES.get(value) or CATEGORIES.get(value) or (value, value)
+        return zh, en.lower()
+    if name == "kind":
+        zh, en = TICKET_KINDS.get(value, (value, value))
+        return zh, en.lower()
+    return value, value
+
+
+@cache
+def _reason_pattern(form: str) -> re.Pattern[str]:
+    literal = re.split(r"\{(\w+)\}", form)
+    parts = [
+        re.escape(piece) if index % 2 == 0 else f"(?P<{piece}>.+?)"
+        for index, piece in enumerate(literal)
+    ]
+    return re.compile("".join(parts))
+
+
+def reason_label(reason: str) -> Label:
+    """Why a callback is owed, in both languages; a reason of a form the desk does not
+    know is shown as stored, with no English part."""
+    for form, (zh, en) in CALLBACK_REASONS.items():
+        found = _reason_pattern(form).fullmatch(reason)
+        if found is None:
+            continue
+        worded = {name: _worded_part(name, value) for name, value in found.groupdict().items()}
+        return (
+            zh.format_map({name: words[0] for name, words in worded.items()}),
+            en.format_map({name: words[1] for name, words in worded.items()}),
+        )
+    return reason, ""

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from ivr.api.callbacks import SOONEST_FIRST, is_overdue
+from ivr.desk.waiting import Households, Person, households_for
 from ivr.models import Call, Callback, CallbackStatus, User
 
 MAX_LISTED = 50
@@ -65,8 +66,23 @@ def _listed(session: Session, now: datetime, *where: ColumnElement[bool]) -> lis
         session.scalars(select(Callback).where(*where).order_by(*SOONEST_FIRST).limit(MAX_LISTED))
     )
     calls = _calls(session, [row.call_sid for row in rows if row.call_sid])
+    known = households_for(
+        session,
+        {call.resident_id for call in calls.values() if call.resident_id is not None},
+        {row.phone for row in rows},
+    )
     owners = _names(session, {row.owner_id for row in rows if row.owner_id is not None})
-    return [_item(row, now, calls.get(row.call_sid or ""), owners) for row in rows]
+    return [
+        _item(row, now, _who(row, calls.get(row.call_sid or ""), known), owners) for row in rows
+    ]
+
+
+def _who(row: Callback, call: Call | None, known: Households) -> Person:
+    """The resident to call back, found as the waiting list finds callers: the one the
+    IVR identified on the call, else the households registered for the number."""
+    if call is None:
+        return known.person(None, row.phone, None, None)
+    return known.person(call.resident_id, row.phone, call.caller_name, call.unit)
 
 
 def _calls(session: Session, sids: Sequence[str]) -> dict[str, Call]:
@@ -84,7 +100,7 @@ def _names(session: Session, ids: set[int]) -> dict[int, str]:
     return dict(rows.all())
 
 
-def _item(row: Callback, now: datetime, call: Call | None, owners: dict[int, str]) -> CallbackItem:
+def _item(row: Callback, now: datetime, person: Person, owners: dict[int, str]) -> CallbackItem:
     return CallbackItem(
         id=row.id,
         phone=row.phone,
@@ -96,8 +112,8 @@ def _item(row: Callback, now: datetime, call: Call | None, owners: dict[int, str
         attempts=row.attempts,
         recording_url=row.recording_url,
         transcription=row.transcription,
-        caller_name=call.caller_name if call else None,
-        unit=call.unit if call else None,
+        caller_name=person.name,
+        unit=person.unit,
         owner_id=row.owner_id,
         owner_name=owners.get(row.owner_id) if row.owner_id is not None else None,
     )

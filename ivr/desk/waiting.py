@@ -196,37 +196,64 @@ def _said(row: CallEventRow) -> Said:
 
 def people_for(session: Session, calls: Sequence[Call]) -> dict[str, Person]:
     """From the resident the IVR identified, else the registry's households for the number."""
-    known_ids = {call.resident_id for call in calls if call.resident_id is not None}
-    numbers = {call.caller_number for call in calls if _callable(call.caller_number)}
+    known = households_for(
+        session,
+        {call.resident_id for call in calls if call.resident_id is not None},
+        {call.caller_number for call in calls},
+    )
+    return {
+        call.call_sid: known.person(
+            call.resident_id, call.caller_number, call.caller_name, call.unit
+        )
+        for call in calls
+    }
+
+
+@dataclass(frozen=True)
+class Households:
+    """Registered residents, by id and by phone number: who is on the line, or to call back."""
+
+    by_id: dict[int, Resident]
+    by_phone: dict[str, list[Resident]]
+
+    def person(
+        self, resident_id: int | None, number: str, name: str | None, unit: str | None
+    ) -> Person:
+        """The identified resident, else every household with the number; otherwise what
+        the call itself said (Twilio's caller name, the unit the caller entered)."""
+        resident = self.by_id.get(resident_id) if resident_id is not None else None
+        households = [resident] if resident else self.by_phone.get(number, [])
+        if not households:
+            return Person(name, unit)
+        names = "、".join(dict.fromkeys(r.name for r in households))
+        units = "、".join(dict.fromkeys(r.unit.label for r in households))
+        only = households[0] if len(households) == 1 else None
+        return Person(
+            names,
+            unit or units,
+            only.id if only else None,
+            only.unit_id if only else None,
+        )
+
+
+def households_for(
+    session: Session, resident_ids: Iterable[int], numbers: Iterable[str]
+) -> Households:
+    """The residents with these ids or phone numbers, in one query."""
+    ids = set(resident_ids)
+    phones = {number for number in numbers if _callable(number)}
     residents = list(
         session.scalars(
             select(Resident)
-            .where(or_(Resident.id.in_(known_ids), Resident.phone.in_(numbers)))
+            .where(or_(Resident.id.in_(ids), Resident.phone.in_(phones)))
             .options(selectinload(Resident.unit))
             .order_by(Resident.id)
         )
     )
-    by_id = {resident.id: resident for resident in residents}
     by_phone: dict[str, list[Resident]] = defaultdict(list)
     for resident in residents:
         by_phone[resident.phone].append(resident)
-    return {call.call_sid: _person(call, by_id, by_phone) for call in calls}
-
-
-def _person(call: Call, by_id: dict[int, Resident], by_phone: dict[str, list[Resident]]) -> Person:
-    resident = by_id.get(call.resident_id) if call.resident_id is not None else None
-    households = [resident] if resident else by_phone.get(call.caller_number, [])
-    if not households:
-        return Person(call.caller_name, call.unit)
-    names = "、".join(dict.fromkeys(r.name for r in households))
-    units = "、".join(dict.fromkeys(r.unit.label for r in households))
-    only = households[0] if len(households) == 1 else None
-    return Person(
-        names,
-        call.unit or units,
-        only.id if only else None,
-        only.unit_id if only else None,
-    )
+    return Households({resident.id: resident for resident in residents}, dict(by_phone))
 
 
 def _callable(number: str) -> bool:

@@ -1,6 +1,11 @@
 """The agent desk (坐席工作台) at /desk/: who waits, with context; taking a caller; the
 wrap-up after the call; messages and callbacks. The page polls /desk/live for a fresh
 fragment every few seconds, and works as plain pages without JavaScript.
+
+Every button posts a plain form and is answered with a redirect back to the desk
+(Post/Redirect/Get), a refusal included: it is flashed as an error, so reloading the
+page never submits the form again. Only a wrap-up form with mistakes is shown again
+(422), for the agent to correct; a form no page of ours sends is a plain 400.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from werkzeug.wrappers import Response
 
 from ivr.app import services
 from ivr.desk.board import desk_board
-from ivr.desk.labels import label
+from ivr.desk.labels import label, reason_label
 from ivr.desk.messages import Claim, claim_callback, may_call_back
 from ivr.desk.take import (
     Agent,
@@ -71,6 +76,12 @@ CLAIMS = {
 NO_REDIS = "暂时无法接听来电，请稍后再试。 · Calls cannot be taken right now; try again shortly."
 NOT_YOURS = "请先认领该回电。 · Claim this callback before calling back."
 NO_DIALLER = "暂时无法发起回电，请稍后再试。 · Callbacks cannot be placed right now; try again."
+NO_SUCH_CALL = "找不到该来电。 · There is no such call."
+NOT_YOUR_CALL = (
+    "该来电不是由您接听的，无法填写处理结果。"
+    " · You did not take this call, so you cannot wrap it up."
+)
+ERROR = "error"  # the flash category base.html shows as an error
 FINISHED_TAKES = {TakeState.MISSED, TakeState.CALLER_GONE}
 
 
@@ -84,7 +95,12 @@ def desk_helpers() -> dict[str, Any]:
     def clock_text(seconds: int) -> str:
         return f"{seconds // 60}:{seconds % 60:02d}"
 
-    return {"label": label, "local_time": local_time, "clock_text": clock_text}
+    return {
+        "label": label,
+        "reason_label": reason_label,
+        "local_time": local_time,
+        "clock_text": clock_text,
+    }
 
 
 def _me() -> StaffMember:
@@ -97,19 +113,23 @@ def _is_supervisor(staff: StaffMember) -> bool:
     return staff.role in CONSOLE_ROLES
 
 
-def _page(template: str, status: int = 200, problem: str = "") -> ResponseReturnValue:
-    """The desk (or its live fragment) as it is now, with a problem to show if any."""
+def _page(template: str) -> ResponseReturnValue:
+    """The desk (or its live fragment) as it is now."""
     staff = _me()
     board = desk_board(services(), staff.id, _is_supervisor(staff))
     if board is None:
         abort(404)
-    return render_template(
-        template, board=board, choices=list(Availability), problem=problem
-    ), status
+    return render_template(template, board=board, choices=list(Availability))
 
 
 def _back_to_desk() -> Response:
     return redirect(url_for("desk.home"), code=303)
+
+
+def _refused(message: str) -> Response:
+    """Back to the desk, which shows why the action was refused."""
+    flash(message, ERROR)
+    return _back_to_desk()
 
 
 @desk.get("/")
@@ -164,9 +184,13 @@ def take() -> ResponseReturnValue:
     try:
         take_caller(found, agent, request.form.get("call_sid") or None, base_url)
     except TakeRefusedError as refused:
-        return _page("desk.html", 409, REFUSALS[refused.reason].format(detail=refused.detail))
+        message = REFUSALS[refused.reason].format(detail=refused.detail)
+        if refused.reason == Refusal.ALREADY_YOURS:  # a double click: the first one worked
+            flash(message)
+            return _back_to_desk()
+        return _refused(message)
     except RedisError:
-        return _page("desk.html", 503, NO_REDIS)
+        return _refused(NO_REDIS)
     flash(f"正在为您接通，请接听您的电话 {agent.phone}。 · Your phone {agent.phone} rings now.")
     return _back_to_desk()
 
@@ -186,7 +210,10 @@ def _agent(user_id: int) -> Agent:
 @require_role(*DESK_ROLES)
 def wrap_up_form(call_sid: str) -> ResponseReturnValue:
     with services().db.reader() as session:
-        subject = _subject(session, call_sid)
+        try:
+            subject = _subject(session, call_sid)
+        except WrapUpRefusedError as refused:
+            abort(refused.status)
         return _wrap_up_page(subject, _earlier_values(subject), {})
 
 
@@ -195,11 +222,14 @@ def wrap_up_form(call_sid: str) -> ResponseReturnValue:
 def wrap_up(call_sid: str) -> ResponseReturnValue:
     """Save the wrap-up; submitting it again updates it in place."""
     try:
-        refused = _save_wrap_up(call_sid)
-    except IntegrityError:  # a double submit raced this one: the retry finds its rows
-        refused = _save_wrap_up(call_sid)
-    if refused is not None:
-        return refused
+        try:
+            invalid = _save_wrap_up(call_sid)
+        except IntegrityError:  # a double submit raced this one: the retry finds its rows
+            invalid = _save_wrap_up(call_sid)
+    except WrapUpRefusedError as refused:
+        return _refused(refused.message)
+    if invalid is not None:
+        return invalid
     flash("处理结果已保存 · Wrap-up saved")
     return _back_to_desk()
 
@@ -221,15 +251,24 @@ def _save_wrap_up(call_sid: str) -> ResponseReturnValue | None:
     return None
 
 
+class WrapUpRefusedError(Exception):
+    """No wrap-up here: an unknown call (404), or one this agent did not take (403)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 def _subject(session: Session, call_sid: str) -> WrapUpSubject:
-    """404 for an unknown call; 403 for a call this agent did not take (supervisors may)."""
+    """The call to wrap up, if this agent took it (supervisors may wrap up any)."""
     staff = _me()
     subject = load_subject(session, services(), call_sid, staff.id)
     if subject is None:
-        abort(404)
+        raise WrapUpRefusedError(404, NO_SUCH_CALL)
     took = subject.call.agent_id == staff.id or _took_just_now(session, staff.id, call_sid)
     if not (took or subject.earlier or _is_supervisor(staff)):
-        abort(403)
+        raise WrapUpRefusedError(403, NOT_YOUR_CALL)
     return subject
 
 
@@ -287,7 +326,7 @@ def claim(callback_id: int) -> ResponseReturnValue:
         result = claim_callback(session, callback_id, staff.id, found.clock.now())
     message = CLAIMS[result.claim].format(owner=result.owner_name)
     if result.claim in {Claim.TAKEN, Claim.GONE}:
-        return _page("desk.html", 409, message)
+        return _refused(message)
     flash(message)
     return _back_to_desk()
 
@@ -300,12 +339,12 @@ def call_back_now(callback_id: int) -> ResponseReturnValue:
     with found.db.reader() as session:
         allowed = may_call_back(session, callback_id, staff.id, _is_supervisor(staff))
     if not allowed:
-        return _page("desk.html", 403, NOT_YOURS)
+        return _refused(NOT_YOURS)
     try:
         from ivr.callbacks import enqueue_attempt  # the callback scheduler's entry point
 
         enqueue_attempt(found.redis, callback_id)
     except (ImportError, RedisError):
-        return _page("desk.html", 503, NO_DIALLER)
+        return _refused(NO_DIALLER)
     flash("即将先拨打您的电话，再接通住户。 · Your phone rings first, then the resident's.")
     return _back_to_desk()
