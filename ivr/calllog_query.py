@@ -2,7 +2,7 @@
 search, and keyset pages that stay fast however long the log grows.
 
 Pages never count or skip rows: each starts from the (started_at, id) of the row before it,
-which the (started_at, id) index reaches at once, on page 1 as on page 20 000.
+which the (started_at, id) index reaches at once (ivr.query_params.Keyset).
 """
 
 from __future__ import annotations
@@ -20,27 +20,22 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ivr.db import Database
 from ivr.models import Call, CallCategory, CallOutcome, Ticket, WrapUp
+from ivr.query_params import Cursor as Cursor  # callers page the call log with it
 from ivr.query_params import (
     FilterError,
-    decode_cursor,
-    encode_cursor,
+    Keyset,
     enum_value,
-    later_than,
-    older_than,
-    one_page,
     period,
+    phone_condition,
     row_id,
     switch,
+    typed_number,
 )
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 1000
 MAX_SEARCH_LENGTH = 100
-Cursor = tuple[datetime, int]
 
-# A number as typed: digits, maybe a leading +, spaces or dashes between groups.
-TYPED_NUMBER = re.compile(r"\+?\d{3,16}")
-CHINESE_MOBILE = re.compile(r"1\d{10}")
 # A whole unit as the register writes it (3栋2单元501室): looked up on the unit index.
 WHOLE_UNIT = re.compile(r"\d+栋(\d+单元)?\d+室")
 
@@ -76,7 +71,10 @@ class CallLogFilters:
             outcome=enum_value(CallOutcome, args.get("outcome"), "outcome"),
             direction=enum_value(CallDirection, args.get("direction"), "direction"),
             unit=args.get("unit", "").strip()[:64],
-            caller=typed_number(args.get("caller", "")),
+            caller=typed_number(
+                args.get("caller", ""),
+                "caller must be a phone number or its last digits (at least 3)",
+            ),
             agent_id=staff_id(args.get("agent", "")),
             breached=switch(args.get("breached"), "breached"),
             text=search_text(args.get("q", "")),
@@ -90,7 +88,7 @@ class CallLogFilters:
             Call.outcome == self.outcome if self.outcome else None,
             Call.direction == self.direction.value if self.direction else None,
             unit_condition(self.unit) if self.unit else None,
-            caller_condition(self.caller) if self.caller else None,
+            phone_condition(Call.caller_number, self.caller) if self.caller else None,
             Call.agent_id == self.agent_id if self.agent_id is not None else None,
             breached_condition(self.breached) if self.breached is not None else None,
             text_condition(self.text) if self.text else None,
@@ -99,13 +97,6 @@ class CallLogFilters:
 
     def query(self) -> Select[Call]:
         return select(Call).where(*self.conditions())
-
-
-def typed_number(raw: str) -> str:
-    number = re.sub(r"[\s\-()]", "", raw)
-    if number and not TYPED_NUMBER.fullmatch(number):
-        raise FilterError("caller must be a phone number or its last digits (at least 3)")
-    return number
 
 
 def staff_id(raw: str) -> int | None:
@@ -122,17 +113,6 @@ def search_text(raw: str) -> str:
     if len(text) > MAX_SEARCH_LENGTH:
         raise FilterError(f"the search may be at most {MAX_SEARCH_LENGTH} characters")
     return text
-
-
-def caller_condition(number: str) -> ColumnElement[bool]:
-    """A whole number matches exactly (on the caller_number index); fewer digits match the
-    end of the number, as people remember it ("the one ending 8000")."""
-    if number.startswith("+"):
-        return Call.caller_number == number
-    if CHINESE_MOBILE.fullmatch(number):
-        return Call.caller_number == "+86" + number
-    trunk_dropped = number[1:] if len(number) >= 10 and number.startswith("0") else number
-    return Call.caller_number.endswith(trunk_dropped, autoescape=True)
 
 
 def unit_condition(unit: str) -> ColumnElement[bool]:
@@ -171,6 +151,8 @@ def found_in(column: InstrumentedAttribute[Any], text: str) -> ColumnElement[boo
 
 # --- keyset pages ---------------------------------------------------------------------------
 
+CALLS_BY_START: Keyset[Call] = Keyset(Call.started_at, Call.id)
+
 
 @dataclass(frozen=True)
 class CallPage:
@@ -179,19 +161,9 @@ class CallPage:
     older: str | None  # cursor of the page after this one (older calls), if any
 
 
-def cursor_of(call: Call) -> str:
-    return encode_cursor(call.started_at, call.id)
-
-
-def optional_cursor(raw: str | None) -> Cursor | None:
-    return decode_cursor(raw) if raw else None
-
-
 def newest_first(query: Select[Call], after: Cursor | None = None) -> Select[Call]:
     """Newest first, continuing after `after` (the last row already shown) if given."""
-    if after is not None:
-        query = query.where(older_than(after, Call.started_at, Call.id))
-    return query.order_by(Call.started_at.desc(), Call.id.desc())
+    return CALLS_BY_START.newest_first(query, after)
 
 
 def call_page(
@@ -201,33 +173,9 @@ def call_page(
     newer: Cursor | None = None,
     size: int = PAGE_SIZE,
 ) -> CallPage:
-    """One page, newest first: the first page, the one `older` than a cursor, or the one
-    `newer` than it (read oldest first from the cursor, then turned round)."""
-    if newer is not None:
-        return _newer_page(session, filters, newer, size)
-    query = newest_first(filters.query(), older).limit(size + 1)
-    calls, more = one_page(list(session.scalars(query)), size)
-    return CallPage(
-        calls,
-        newer=cursor_of(calls[0]) if older is not None and calls else None,
-        older=cursor_of(calls[-1]) if more else None,
-    )
-
-
-def _newer_page(session: Session, filters: CallLogFilters, newer: Cursor, size: int) -> CallPage:
-    query = (
-        filters.query()
-        .where(later_than(newer, Call.started_at, Call.id))
-        .order_by(Call.started_at, Call.id)
-        .limit(size + 1)
-    )
-    soonest_first, more = one_page(list(session.scalars(query)), size)
-    calls = list(reversed(soonest_first))
-    return CallPage(
-        calls,
-        newer=cursor_of(calls[0]) if more else None,
-        older=cursor_of(calls[-1]) if calls else None,
-    )
+    """One page, newest first: the first page, or the one `older` or `newer` than a cursor."""
+    page = CALLS_BY_START.page(session, filters.query(), size, older, newer)
+    return CallPage(page.rows, page.newer, page.older)
 
 
 def calls_in_batches(

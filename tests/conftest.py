@@ -1,6 +1,7 @@
 """Shared fixtures: a real Redis wiped per test, a database per test (SQLite, and
-PostgreSQL when configured), a settable clock, signed Twilio-shaped requests and
-a real RQ worker in burst mode."""
+PostgreSQL when configured), a settable clock, signed Twilio-shaped requests, a real
+RQ worker in burst mode, a supervisor signed in to the console, and the calls placed
+to residents (tests/outbound_calls.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from redis import Redis
 from rq import Queue
 from rq.job import Job
@@ -27,8 +29,9 @@ from ivr.models import StaffRole, User
 from ivr.redis_link import EmbeddedRedis, connect_patient
 from ivr.staff import add_user
 from ivr.telephony import RecordingHttpClient
+from tests.outbound_calls import Office
 from tests.twilio_fake import TwilioFake
-from tests.web_client import STAFF_PASSWORD
+from tests.web_client import STAFF_PASSWORD, log_in
 from worker.queues import ALL_QUEUES
 from worker.runtime import HotlineWorker, use_app
 
@@ -247,3 +250,30 @@ def make_user(app: Flask, clock: FrozenClock) -> Callable[..., User]:
             )
 
     return make
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A browser on the staff's pages, not signed in."""
+    return app.test_client()
+
+
+@pytest.fixture
+def supervisor(client: FlaskClient, make_user: Callable[..., User]) -> FlaskClient:
+    """`client`, signed in as a supervisor (李主管), who may open the console."""
+    make_user("zhuguan", role=StaffRole.SUPERVISOR, display_name="李主管")
+    assert log_in(client, "zhuguan").status_code == 302
+    return client
+
+
+@pytest.fixture
+def office(
+    app: Flask,
+    twilio: TwilioFake,
+    twilio_rest: RecordingHttpClient,
+    clock: FrozenClock,
+    redis: Redis,
+    run_jobs: Callable[[], int],
+) -> Office:
+    """The hotline calling residents back: the sweep, the calls it places, and their answers."""
+    return Office(app, twilio, twilio_rest, clock, redis, run_jobs)

@@ -22,11 +22,6 @@ REFUSAL = "用户名或密码不正确，或尝试次数过多，请稍后再试
 MakeUser = Callable[..., User]
 
 
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
 def stored_user(app: Flask, username: str) -> User:
     with app.app_context(), services().db.reader() as session:
         return session.scalars(select(User).filter_by(username=username)).one()

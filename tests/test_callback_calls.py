@@ -8,59 +8,50 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Flask
-from redis import Redis
 from sqlalchemy import update
 
 from ivr.app import services
 from ivr.callbacks import claim_attempt, enqueue_attempt
-from ivr.clock import FrozenClock
 from ivr.models import (
     AttemptStatus,
     Availability,
     Call,
     Callback,
-    CallbackAttempt,
     CallbackStatus,
     User,
 )
-from ivr.telephony import SIMULATED_ACCOUNT_SID, RecordingHttpClient
 from tests.api_client import api_get
 from tests.call_walk import Walk
 from tests.conftest import BASE_URL, SHANGHAI
+from tests.outbound_calls import (
+    EN,
+    GOODBYE,
+    HOTLINE,
+    PROGRESS,
+    RESIDENT,
+    RESIDENT_LEG,
+    Office,
+    gather,
+    hang_up,
+    outbound,
+    path_on,
+    say,
+)
 from tests.records import stored
 from tests.twilio_fake import TwilioFake, Verb, call_params
-from worker.queues import outbound_queue, tickets_queue
+from worker.queues import outbound_queue
 
-HOTLINE = "+8657112345678"
-RESIDENT = "+8613800138000"
 AGENT_1, AGENT_2, AGENT_3 = "+8613900139001", "+8613900139002", "+8613900139003"
-RESIDENT_LEG = "CA" + "7" * 32
-CALLS = f"https://api.twilio.com/2010-04-01/Accounts/{SIMULATED_ACCOUNT_SID}/Calls.json"
-ZH = {"language": "cmn-CN", "voice": "Polly.Zhiyu"}
-EN = {"language": "en-US", "voice": "Polly.Joanna"}
-PROGRESS = ["initiated", "ringing", "answered", "completed"]
-GOODBYE = "谢谢您的来电，我们会尽快答复，再见！"
 RETRY = "住户没有接听，系统会在15分钟后再次回电，再见。"
 UNREACHABLE = "住户没有接听，已经3次未能联系上，已标记为无法联系，请主管跟进，再见。"
-
-Jobs = Callable[[], int]
 
 
 def local(hour: int, minute: int = 0, day: int = 23) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=SHANGHAI)
-
-
-def say(text: str, voice: dict[str, str] = ZH) -> Verb:
-    return Verb("Say", dict(voice), text)
-
-
-def hang_up() -> Verb:
-    return Verb("Hangup", {})
 
 
 def leg_query(
@@ -98,8 +89,7 @@ def availability(app: Flask) -> dict[str, str]:
 
 
 def owe(
-    app: Flask,
-    clock: FrozenClock,
+    office: Office,
     key: str,
     *,
     phone: str = RESIDENT,
@@ -111,7 +101,8 @@ def owe(
     next_attempt_at: datetime | None = None,
 ) -> int:
     """A callback task as ivr.follow_up stores them; returns its id."""
-    with app.app_context(), services().db.session() as session:
+    now = office.clock.now()
+    with office.app.app_context(), services().db.session() as session:
         callback = Callback(
             dedupe_key=key,
             phone=phone,
@@ -120,30 +111,14 @@ def owe(
             keeps_place=keeps_place,
             queue=queue,
             locale=locale,
-            due_at=clock.now() + due_in,
+            due_at=now + due_in,
             next_attempt_at=next_attempt_at,
             status=CallbackStatus.PENDING,
-            created_at=clock.now(),
+            created_at=now,
         )
         session.add(callback)
         session.flush()
         return callback.id
-
-
-def sweep(redis: Redis, run_jobs: Jobs) -> None:
-    """What the cron does every minute: the sweep job, then the dispatch jobs it enqueues."""
-    tickets_queue(redis).enqueue("worker.jobs.sweep_callbacks")
-    run_jobs()
-
-
-def placed(rest: RecordingHttpClient) -> list[dict[str, Any]]:
-    """The calls we asked Twilio to place, oldest first."""
-    return [r.data for r in rest.requests if r.method == "POST" and r.url == CALLS]
-
-
-def path(url: str) -> str:
-    assert url.startswith(BASE_URL), url
-    return url.removeprefix(BASE_URL)
 
 
 def the_callback(app: Flask, callback_id: int) -> Callback:
@@ -151,82 +126,11 @@ def the_callback(app: Flask, callback_id: int) -> Callback:
     return callback
 
 
-def attempts(app: Flask, callback_id: int) -> list[CallbackAttempt]:
-    return stored(app, CallbackAttempt, callback_id=callback_id)
-
-
-def outbound(sid: str, to: str, **extra: str) -> dict[str, str]:
-    """What Twilio posts about a call we placed: from the hotline, to `to`."""
-    return call_params(sid, HOTLINE, To=to, Called=to, Direction="outbound-api", **extra)
-
-
-class PlacedCall:
-    """A call we asked Twilio to place, answered and driven the way Twilio would."""
-
-    def __init__(self, twilio: TwilioFake, app: Flask, request: dict[str, Any]) -> None:
-        self.twilio, self.request = twilio, request
-        attempt_id = int(parse_qs(urlsplit(request["Url"]).query)["at"][0])
-        [attempt] = stored(app, CallbackAttempt, id=attempt_id)
-        assert attempt.call_sid is not None
-        self.sid = attempt.call_sid
-        self.verbs: list[Verb] = []
-
-    def post(self, url: str, **form: str) -> list[Verb]:
-        self.verbs = self.twilio.twiml(url, outbound(self.sid, self.request["To"], **form))
-        return self.verbs
-
-    def answer(self) -> list[Verb]:
-        return self.post(path(self.request["Url"]))
-
-    def press(self, digits: str = "") -> list[Verb]:
-        """Keys at the <Gather>; none is Twilio falling through to our <Redirect>."""
-        if not digits:
-            return self.post(next(v.text for v in self.verbs if v.tag == "Redirect"))
-        return self.post(
-            next(v.attrs["action"] for v in self.verbs if v.tag == "Gather"), Digits=digits
-        )
-
-    def resident_answers(self) -> list[Verb]:
-        """Twilio fetches the whisper for the resident's leg of the <Dial>."""
-        [dial] = [v for v in self.verbs if v.tag == "Dial"]
-        form = call_params(
-            RESIDENT_LEG, HOTLINE, To=RESIDENT, ParentCallSid=self.sid, Direction="outbound-dial"
-        )
-        return self.twilio.twiml(dial.children[0].attrs["url"], form)
-
-    def dialed(self, status: str, duration: str = "95") -> list[Verb]:
-        [dial] = [v for v in self.verbs if v.tag == "Dial"]
-        return self.post(
-            dial.attrs["action"],
-            DialCallStatus=status,
-            DialCallSid=RESIDENT_LEG,
-            DialCallDuration=duration,
-        )
-
-    def ends(self, status: str = "completed", duration: str = "120") -> None:
-        """Twilio's final status callback for the leg we placed."""
-        form = outbound(
-            self.sid,
-            self.request["To"],
-            CallStatus=status,
-            CallDuration=duration,
-            SequenceNumber="3",
-        )
-        response = self.twilio.post(path(self.request["StatusCallback"]), form)
-        assert (response.status_code, response.get_data(as_text=True)) == (
-            200,
-            '<?xml version="1.0" encoding="UTF-8"?><Response />',
-        )
-
-
-def call_placed(twilio: TwilioFake, app: Flask, rest: RecordingHttpClient) -> PlacedCall:
-    return PlacedCall(twilio, app, placed(rest)[-1])
-
-
-def virtual_hold(twilio: TwilioFake, clock: FrozenClock, sid: str = "CA900") -> None:
+def virtual_hold(office: Office, sid: str = "CA900") -> None:
     """Waits 2½ minutes in the general queue, then presses 1 to be called back."""
+    twilio = office.twilio
     Walk(twilio, sid).start().press("0")
-    clock.advance(seconds=150)
+    office.clock.advance(seconds=150)
     choice = "/voice/queue/choice?node=general_queue&lang=zh-CN&seq=0&ni=0&nm=0"
     twilio.follow(choice, sid, Digits="1", QueueTime="150", QueuePosition="3")
     result = "/voice/queue/result?node=general_queue&lang=zh-CN&seq=2&ni=0&nm=0"
@@ -235,21 +139,7 @@ def virtual_hold(twilio: TwilioFake, clock: FrozenClock, sid: str = "CA900") -> 
 
 
 def agent_gather(query: str, failures: int, prompts: list[Verb]) -> list[Verb]:
-    action = f"/voice/callback/accept?{query}&f={failures}"
-    gather = Verb(
-        "Gather",
-        {
-            "action": action,
-            "input": "dtmf",
-            "language": "cmn-Hans-CN",
-            "method": "POST",
-            "numDigits": "1",
-            "speechTimeout": "auto",
-            "timeout": "6",
-        },
-        children=prompts,
-    )
-    return [gather, Verb("Redirect", {"method": "POST"}, action)]
+    return gather(f"/voice/callback/accept?{query}&f={failures}", prompts)
 
 
 def bridge(query: str) -> list[Verb]:
@@ -272,26 +162,20 @@ def bridge(query: str) -> list[Verb]:
 
 
 def test_a_caller_on_virtual_hold_is_called_back_agent_first(
-    app: Flask,
-    twilio: TwilioFake,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
+    office: Office, agents: list[User]
 ) -> None:
-    virtual_hold(twilio, clock)
-    run_jobs()
-    [callback] = stored(app, Callback)
+    virtual_hold(office)
+    office.run_jobs()
+    [callback] = stored(office.app, Callback)
     assert (callback.keeps_place, callback.queue, callback.locale, callback.phone) == (
         True,
         "general",
         "zh-CN",
         RESIDENT,
     )
-    sweep(redis, run_jobs)
+    office.sweep()
     query = leg_query(callback.id, 1)
-    assert placed(twilio_rest) == [
+    assert office.placed() == [
         {
             "To": AGENT_1,
             "From": HOTLINE,
@@ -302,7 +186,7 @@ def test_a_caller_on_virtual_hold_is_called_back_agent_first(
             "StatusCallbackEvent": PROGRESS,
         }
     ]
-    [attempt] = attempts(app, callback.id)
+    [attempt] = office.attempts(callback.id)
     assert (attempt.number, attempt.idempotency_key, attempt.status, attempt.agent_id) == (
         1,
         f"callback:{callback.id}:attempt:1",
@@ -310,24 +194,18 @@ def test_a_caller_on_virtual_hold_is_called_back_agent_first(
         agents[0].id,
     )
     assert re.fullmatch(r"CA[0-9a-f]{32}", attempt.call_sid or "")
-    assert availability(app) == {"agent1": "busy", "agent2": "available"}
-    sweep(redis, run_jobs)  # a minute later: the attempt is in flight, nobody else is rung
-    assert len(placed(twilio_rest)) == 1
+    assert availability(office.app) == {"agent1": "busy", "agent2": "available"}
+    office.sweep()  # a minute later: the attempt is in flight, nobody else is rung
+    assert len(office.placed()) == 1
 
 
 def test_the_agent_hears_why_and_the_resident_hears_why_before_the_bridge(
-    app: Flask,
-    twilio: TwilioFake,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
+    office: Office, agents: list[User]
 ) -> None:
-    virtual_hold(twilio, clock)
-    run_jobs()
-    sweep(redis, run_jobs)
-    call = call_placed(twilio, app, twilio_rest)
+    virtual_hold(office)
+    office.run_jobs()
+    office.sweep()
+    call = office.last_call()
     query = leg_query(1, 1)
     assert call.answer() == agent_gather(
         query,
@@ -344,27 +222,27 @@ def test_the_agent_hears_why_and_the_resident_hears_why_before_the_bridge(
             "您之前来电反映需要办理的事项并选择了回电，现在为您接通客服人员。"
         )
     ]
-    clock.advance(minutes=2)
+    office.clock.advance(minutes=2)
     assert call.dialed("completed") == [say("通话已结束，谢谢，再见。"), hang_up()]
     call.ends("completed", duration="130")
-    run_jobs()
+    office.run_jobs()
 
-    callback = the_callback(app, 1)
+    callback = the_callback(office.app, 1)
     assert (callback.status, callback.attempts, callback.completed_at, callback.outcome) == (
         CallbackStatus.DONE,
         1,
-        clock.now(),
+        office.clock.now(),
         "agent agent1 talked with the resident",
     )
     assert callback.owner_id == agents[0].id
-    [attempt] = attempts(app, 1)
+    [attempt] = office.attempts(1)
     assert (attempt.status, attempt.resident_call_sid, attempt.ended_at) == (
         AttemptStatus.CONNECTED,
         RESIDENT_LEG,
-        clock.now(),
+        office.clock.now(),
     )
-    assert availability(app) == {"agent1": "available", "agent2": "available"}
-    [logged] = stored(app, Call, call_sid=call.sid)
+    assert availability(office.app) == {"agent1": "available", "agent2": "available"}
+    [logged] = stored(office.app, Call, call_sid=call.sid)
     assert (
         logged.direction,
         logged.caller_number,
@@ -376,18 +254,10 @@ def test_the_agent_hears_why_and_the_resident_hears_why_before_the_bridge(
     ) == ("outbound", RESIDENT, agents[0].id, "agent_served", "agent1", "completed", 130)
 
 
-def test_a_message_in_english_is_returned_in_english(
-    app: Flask,
-    twilio: TwilioFake,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
-) -> None:
-    owe(app, clock, "message:CA1:4:general_message", queue="inquiry", locale="en-US")
-    sweep(redis, run_jobs)
-    call = call_placed(twilio, app, twilio_rest)
+def test_a_message_in_english_is_returned_in_english(office: Office, agents: list[User]) -> None:
+    owe(office, "message:CA1:4:general_message", queue="inquiry", locale="en-US")
+    office.sweep()
+    call = office.last_call()
     query = leg_query(1, 1, src="message", topic="inquiry", lang="en-US")
     assert call.answer() == agent_gather(
         query,
@@ -404,137 +274,101 @@ def test_a_message_in_english_is_returned_in_english(
     ]
 
 
-def test_a_callback_not_due_yet_waits(
-    app: Flask,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
-) -> None:
-    owe(app, clock, "abandoned:x", next_attempt_at=clock.now() + timedelta(minutes=30))
-    sweep(redis, run_jobs)
-    clock.advance(minutes=29)
-    sweep(redis, run_jobs)
-    assert placed(twilio_rest) == []
-    clock.advance(minutes=1)
-    sweep(redis, run_jobs)
-    assert [call["To"] for call in placed(twilio_rest)] == [AGENT_1]
+def test_a_callback_not_due_yet_waits(office: Office, agents: list[User]) -> None:
+    owe(office, "abandoned:x", next_attempt_at=office.clock.now() + timedelta(minutes=30))
+    office.sweep()
+    office.clock.advance(minutes=29)
+    office.sweep()
+    assert office.placed() == []
+    office.clock.advance(minutes=1)
+    office.sweep()
+    assert office.rung() == [AGENT_1]
 
 
 def test_out_of_hours_a_callback_waits_for_the_office_to_open(
-    app: Flask,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
+    office: Office, agents: list[User]
 ) -> None:
-    clock.set(local(22, 40))
-    owe(app, clock, "message:CA2:3:after_hours_message")
-    sweep(redis, run_jobs)
-    clock.set(local(6, 59, day=24))
-    sweep(redis, run_jobs)
-    assert placed(twilio_rest) == []
-    clock.set(local(7, 0, day=24))
-    sweep(redis, run_jobs)
-    assert [call["To"] for call in placed(twilio_rest)] == [AGENT_1]
+    office.clock.set(local(22, 40))
+    owe(office, "message:CA2:3:after_hours_message")
+    office.sweep()
+    office.clock.set(local(6, 59, day=24))
+    office.sweep()
+    assert office.placed() == []
+    office.clock.set(local(7, 0, day=24))
+    office.sweep()
+    assert office.rung() == [AGENT_1]
 
 
 def test_place_keepers_first_then_important_then_by_promised_time(
-    app: Flask,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
-    make_user: Callable[..., User],
+    office: Office, agents: list[User], make_user: Callable[..., User]
 ) -> None:
-    set_availability(app, Availability.AVAILABLE, make_user("agent3", phone=AGENT_3))
-    late = owe(app, clock, "abandoned:late", due_in=timedelta(hours=20))
-    soon = owe(app, clock, "abandoned:soon", due_in=timedelta(hours=2))
-    important = owe(app, clock, "message:important", important=True, due_in=timedelta(hours=5))
-    holding = owe(app, clock, "virtual-hold:CA3", keeps_place=True, due_in=timedelta(hours=0))
-    sweep(redis, run_jobs)
+    set_availability(office.app, Availability.AVAILABLE, make_user("agent3", phone=AGENT_3))
+    late = owe(office, "abandoned:late", due_in=timedelta(hours=20))
+    soon = owe(office, "abandoned:soon", due_in=timedelta(hours=2))
+    important = owe(office, "message:important", important=True, due_in=timedelta(hours=5))
+    holding = owe(office, "virtual-hold:CA3", keeps_place=True, due_in=timedelta(hours=0))
+    office.sweep()
     rung = [
-        (call["To"], parse_qs(urlsplit(call["Url"]).query)["cb"][0]) for call in placed(twilio_rest)
+        (call["To"], parse_qs(urlsplit(call["Url"]).query)["cb"][0]) for call in office.placed()
     ]
     assert rung == [(AGENT_1, str(holding)), (AGENT_2, str(important)), (AGENT_3, str(soon))]
-    assert attempts(app, late) == []  # three agents, three callbacks: the fourth waits
+    assert office.attempts(late) == []  # three agents, three callbacks: the fourth waits
 
 
 def test_with_nobody_free_a_callback_waits_and_keeps_its_turn(
-    app: Flask,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
+    office: Office, agents: list[User]
 ) -> None:
-    set_availability(app, Availability.AWAY, agents[0])
-    set_availability(app, Availability.BUSY, agents[1])
-    callback_id = owe(app, clock, "virtual-hold:CA4", keeps_place=True)
-    sweep(redis, run_jobs)
-    assert placed(twilio_rest) == []
-    assert (the_callback(app, callback_id).status, attempts(app, callback_id)) == (
+    set_availability(office.app, Availability.AWAY, agents[0])
+    set_availability(office.app, Availability.BUSY, agents[1])
+    callback_id = owe(office, "virtual-hold:CA4", keeps_place=True)
+    office.sweep()
+    assert office.placed() == []
+    assert (the_callback(office.app, callback_id).status, office.attempts(callback_id)) == (
         CallbackStatus.PENDING,
         [],
     )
-    set_availability(app, Availability.AVAILABLE, agents[1])
-    clock.advance(minutes=1)
-    sweep(redis, run_jobs)
-    assert [call["To"] for call in placed(twilio_rest)] == [AGENT_2]
+    set_availability(office.app, Availability.AVAILABLE, agents[1])
+    office.clock.advance(minutes=1)
+    office.sweep()
+    assert office.rung() == [AGENT_2]
 
 
-def test_the_owner_takes_their_own_callback(
-    app: Flask,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
-) -> None:
-    callback_id = owe(app, clock, "abandoned:owned")
-    with app.app_context(), services().db.session() as session:
+def test_the_owner_takes_their_own_callback(office: Office, agents: list[User]) -> None:
+    callback_id = owe(office, "abandoned:owned")
+    with office.app.app_context(), services().db.session() as session:
         session.execute(
             update(Callback).where(Callback.id == callback_id).values(owner_id=agents[1].id)
         )
-    sweep(redis, run_jobs)
-    assert [call["To"] for call in placed(twilio_rest)] == [AGENT_2]
+    office.sweep()
+    assert office.rung() == [AGENT_2]
 
 
 # --- when nobody answers ------------------------------------------------------------------
 
 
 def test_an_agent_who_does_not_answer_is_set_away_and_another_agent_calls(
-    app: Flask,
-    twilio: TwilioFake,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
+    office: Office, agents: list[User]
 ) -> None:
-    callback_id = owe(app, clock, "abandoned:CA5")
-    sweep(redis, run_jobs)
-    call_placed(twilio, app, twilio_rest).ends("no-answer", duration="0")
-    run_jobs()
-    [first] = attempts(app, callback_id)
+    callback_id = owe(office, "abandoned:CA5")
+    office.sweep()
+    office.last_call().ends("no-answer", duration="0")
+    office.run_jobs()
+    [first] = office.attempts(callback_id)
     assert (first.status, first.outcome) == (
         AttemptStatus.AGENT_NO_ANSWER,
         "agent agent1 did not answer (no-answer)",
     )
-    callback = the_callback(app, callback_id)
+    callback = the_callback(office.app, callback_id)
     assert (callback.status, callback.attempts, callback.next_attempt_at) == (
         CallbackStatus.PENDING,
         0,  # the resident was never rung: all three tries are still theirs
-        clock.now(),
+        office.clock.now(),
     )
-    assert availability(app) == {"agent1": "away", "agent2": "available"}
-    clock.advance(minutes=1)
-    sweep(redis, run_jobs)
-    assert [call["To"] for call in placed(twilio_rest)] == [AGENT_1, AGENT_2]
-    _, body = api_get(app, f"/api/callbacks/{callback_id}")
+    assert availability(office.app) == {"agent1": "away", "agent2": "available"}
+    office.clock.advance(minutes=1)
+    office.sweep()
+    assert office.rung() == [AGENT_1, AGENT_2]
+    _, body = api_get(office.app, f"/api/callbacks/{callback_id}")
     assert [(a["number"], a["status"], a["agent"]["username"]) for a in body["attempt_log"]] == [
         (1, "agent_no_answer", "agent1"),
         (2, "dialing_agent", "agent2"),
@@ -542,17 +376,11 @@ def test_an_agent_who_does_not_answer_is_set_away_and_another_agent_calls(
 
 
 def test_an_agent_who_does_not_press_1_hands_the_callback_on(
-    app: Flask,
-    twilio: TwilioFake,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
+    office: Office, agents: list[User]
 ) -> None:
-    callback_id = owe(app, clock, "abandoned:CA6", queue="complaint")
-    sweep(redis, run_jobs)
-    call = call_placed(twilio, app, twilio_rest)
+    callback_id = owe(office, "abandoned:CA6", queue="complaint")
+    office.sweep()
+    call = office.last_call()
     call.answer()
     query = leg_query(callback_id, 1, src="missed", topic="complaint")
     assert call.press() == [
@@ -561,56 +389,52 @@ def test_an_agent_who_does_not_press_1_hands_the_callback_on(
     ]
     assert call.press("5") == [say("好的，这通回电会稍后交给其他客服人员，再见。"), hang_up()]
     call.ends("completed", duration="20")
-    run_jobs()
-    [attempt] = attempts(app, callback_id)
+    office.run_jobs()
+    [attempt] = office.attempts(callback_id)
     assert (attempt.status, attempt.outcome) == (
         AttemptStatus.AGENT_NO_ANSWER,
         "agent agent1 did not accept the callback",
     )
-    assert (the_callback(app, callback_id).attempts, availability(app)["agent1"]) == (0, "away")
+    assert (the_callback(office.app, callback_id).attempts, availability(office.app)["agent1"]) == (
+        0,
+        "away",
+    )
 
 
 def test_three_unanswered_tries_15_minutes_apart_make_it_unreachable(
-    app: Flask,
-    twilio: TwilioFake,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
+    office: Office, agents: list[User]
 ) -> None:
-    callback_id = owe(app, clock, "abandoned:CA7")
-    sweep(redis, run_jobs)
+    callback_id = owe(office, "abandoned:CA7")
+    office.sweep()
     for attempt in (1, 2, 3):
-        call = call_placed(twilio, app, twilio_rest)
-        call.answer()
-        call.press("1")
+        call = office.last_call()
+        call.accepted()
         closing = UNREACHABLE if attempt == 3 else RETRY
         assert call.dialed("no-answer", duration="0") == [say(closing), hang_up()]
         call.ends("completed", duration="40")
-        run_jobs()
-        callback = the_callback(app, callback_id)
+        office.run_jobs()
+        callback = the_callback(office.app, callback_id)
         assert callback.attempts == attempt
         if attempt < 3:
-            assert callback.next_attempt_at == clock.now() + timedelta(minutes=15)
-            clock.advance(minutes=14)
-            sweep(redis, run_jobs)
-            assert len(placed(twilio_rest)) == attempt  # not yet
-            clock.advance(minutes=1)
-            sweep(redis, run_jobs)
-            assert len(placed(twilio_rest)) == attempt + 1
-    callback = the_callback(app, callback_id)
+            assert callback.next_attempt_at == office.clock.now() + timedelta(minutes=15)
+            office.clock.advance(minutes=14)
+            office.sweep()
+            assert len(office.placed()) == attempt  # not yet
+            office.clock.advance(minutes=1)
+            office.sweep()
+            assert len(office.placed()) == attempt + 1
+    callback = the_callback(office.app, callback_id)
     assert (callback.status, callback.completed_at, callback.next_attempt_at) == (
         CallbackStatus.UNREACHABLE,
-        clock.now(),
+        office.clock.now(),
         None,
     )
     assert callback.outcome == "resident: no-answer; unreachable"
-    clock.advance(hours=1)
-    sweep(redis, run_jobs)
-    assert len(placed(twilio_rest)) == 3
+    office.clock.advance(hours=1)
+    office.sweep()
+    assert len(office.placed()) == 3
     # Supervisors see it on the list, with every try.
-    _, body = api_get(app, "/api/callbacks?status=unreachable")
+    _, body = api_get(office.app, "/api/callbacks?status=unreachable")
     [shown] = body["callbacks"]
     assert (shown["attempts"], shown["next_attempt_at"], shown["completed_at"]) == (
         3,
@@ -625,50 +449,36 @@ def test_three_unanswered_tries_15_minutes_apart_make_it_unreachable(
 
 
 def test_an_agent_who_hangs_up_while_the_resident_rings_frees_the_try(
-    app: Flask,
-    twilio: TwilioFake,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
+    office: Office, agents: list[User]
 ) -> None:
-    callback_id = owe(app, clock, "abandoned:CA18")
-    sweep(redis, run_jobs)
-    call = call_placed(twilio, app, twilio_rest)
-    call.answer()
-    call.press("1")
+    callback_id = owe(office, "abandoned:CA18")
+    office.sweep()
+    call = office.last_call()
+    call.accepted()
     call.ends("completed", duration="25")  # no <Dial> result reached us
-    run_jobs()
-    [attempt] = attempts(app, callback_id)
+    office.run_jobs()
+    [attempt] = office.attempts(callback_id)
     assert (attempt.status, attempt.outcome) == (
         AttemptStatus.RESIDENT_NO_ANSWER,
         "resident: not reached before the agent's call ended",
     )
-    assert (the_callback(app, callback_id).attempts, availability(app)["agent1"]) == (
+    assert (the_callback(office.app, callback_id).attempts, availability(office.app)["agent1"]) == (
         1,
         "available",
     )
 
 
 def test_a_retry_that_falls_after_closing_waits_for_the_morning(
-    app: Flask,
-    twilio: TwilioFake,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
+    office: Office, agents: list[User]
 ) -> None:
-    clock.set(local(20, 50))
-    callback_id = owe(app, clock, "abandoned:CA8")
-    sweep(redis, run_jobs)
-    call = call_placed(twilio, app, twilio_rest)
-    call.answer()
-    call.press("1")
+    office.clock.set(local(20, 50))
+    callback_id = owe(office, "abandoned:CA8")
+    office.sweep()
+    call = office.last_call()
+    call.accepted()
     call.dialed("busy", duration="0")
-    run_jobs()
-    callback = the_callback(app, callback_id)
+    office.run_jobs()
+    callback = the_callback(office.app, callback_id)
     assert (callback.next_attempt_at, callback.outcome) == (
         local(7, 0, day=24),
         "resident: busy; next try 11-24 07:00",
@@ -676,141 +486,121 @@ def test_a_retry_that_falls_after_closing_waits_for_the_morning(
 
 
 def test_a_caller_who_withheld_their_number_is_unreachable_at_once(
-    app: Flask,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
+    office: Office, agents: list[User]
 ) -> None:
-    callback_id = owe(app, clock, "message:CA17:3:take_message", phone="anonymous")
-    sweep(redis, run_jobs)
-    callback = the_callback(app, callback_id)
+    callback_id = owe(office, "message:CA17:3:take_message", phone="anonymous")
+    office.sweep()
+    callback = the_callback(office.app, callback_id)
     assert (callback.status, callback.outcome, callback.completed_at) == (
         CallbackStatus.UNREACHABLE,
         "no number to call back",
-        clock.now(),
+        office.clock.now(),
     )
-    assert (placed(twilio_rest), attempts(app, callback_id)) == ([], [])
-    assert availability(app) == {"agent1": "available", "agent2": "available"}
+    assert (office.placed(), office.attempts(callback_id)) == ([], [])
+    assert availability(office.app) == {"agent1": "available", "agent2": "available"}
 
 
-def test_twilio_refusing_the_call_uses_up_a_try(
-    app: Flask,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
-) -> None:
-    callback_id = owe(app, clock, "abandoned:CA9")
-    twilio_rest.fail_next(400, 21211, "The 'To' number is not a valid phone number.")
-    sweep(redis, run_jobs)
-    [attempt] = attempts(app, callback_id)
+def test_twilio_refusing_the_call_uses_up_a_try(office: Office, agents: list[User]) -> None:
+    callback_id = owe(office, "abandoned:CA9")
+    office.rest.fail_next(400, 21211, "The 'To' number is not a valid phone number.")
+    office.sweep()
+    [attempt] = office.attempts(callback_id)
     assert (attempt.status, attempt.call_sid) == (AttemptStatus.FAILED, None)
-    callback = the_callback(app, callback_id)
-    assert (callback.attempts, callback.next_attempt_at) == (1, clock.now() + timedelta(minutes=15))
-    assert availability(app)["agent1"] == "available"
+    callback = the_callback(office.app, callback_id)
+    assert (callback.attempts, callback.next_attempt_at) == (
+        1,
+        office.clock.now() + timedelta(minutes=15),
+    )
+    assert availability(office.app)["agent1"] == "available"
 
 
 # --- never twice for the same try ----------------------------------------------------------
 
 
 def test_call_back_now_twice_rings_once_even_out_of_hours(
-    app: Flask,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
+    office: Office, agents: list[User]
 ) -> None:
-    clock.set(local(21, 30))  # closed, but a person asked
-    callback_id = owe(app, clock, "abandoned:CA10")
-    enqueue_attempt(redis, callback_id)
-    enqueue_attempt(redis, callback_id)  # a double click
-    assert outbound_queue(redis).count == 1
-    run_jobs()
-    enqueue_attempt(redis, callback_id)  # clicked again while the agent's phone rings
-    run_jobs()
-    assert [call["To"] for call in placed(twilio_rest)] == [AGENT_1]
-    assert [a.number for a in attempts(app, callback_id)] == [1]
+    office.clock.set(local(21, 30))  # closed, but a person asked
+    callback_id = owe(office, "abandoned:CA10")
+    enqueue_attempt(office.redis, callback_id)
+    enqueue_attempt(office.redis, callback_id)  # a double click
+    assert outbound_queue(office.redis).count == 1
+    office.run_jobs()
+    enqueue_attempt(office.redis, callback_id)  # clicked again while the agent's phone rings
+    office.run_jobs()
+    assert office.rung() == [AGENT_1]
+    assert [a.number for a in office.attempts(callback_id)] == [1]
 
 
 def test_a_worker_killed_after_the_claim_never_places_that_try(
-    app: Flask,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
+    office: Office, agents: list[User]
 ) -> None:
-    callback_id = owe(app, clock, "abandoned:CA11")
-    with app.app_context(), services().db.session() as session:
+    callback_id = owe(office, "abandoned:CA11")
+    with office.app.app_context(), services().db.session() as session:
         claimed = claim_attempt(
-            session, callback_id, clock.now(), services().settings, on_request=False
+            session, callback_id, office.clock.now(), services().settings, on_request=False
         )
     assert claimed is not None  # committed; then the worker died before asking Twilio
-    enqueue_attempt(redis, callback_id)  # the job replayed, and the sweep a minute later
-    run_jobs()
-    clock.advance(minutes=1)
-    sweep(redis, run_jobs)
-    assert placed(twilio_rest) == []
-    clock.advance(minutes=4)  # five minutes on: it will never be placed
-    sweep(redis, run_jobs)
-    [attempt] = attempts(app, callback_id)
+    enqueue_attempt(office.redis, callback_id)  # the job replayed, and the sweep a minute later
+    office.run_jobs()
+    office.clock.advance(minutes=1)
+    office.sweep()
+    assert office.placed() == []
+    office.clock.advance(minutes=4)  # five minutes on: it will never be placed
+    office.sweep()
+    [attempt] = office.attempts(callback_id)
     assert (attempt.status, attempt.outcome) == (
         AttemptStatus.UNKNOWN,
         "unknown: the worker stopped before placing it",
     )
-    callback = the_callback(app, callback_id)
-    assert (callback.attempts, callback.next_attempt_at) == (1, clock.now() + timedelta(minutes=15))
-    assert placed(twilio_rest) == []
-    assert availability(app)["agent1"] == "available"
-    clock.advance(minutes=15)
-    sweep(redis, run_jobs)
-    [request] = placed(twilio_rest)
-    assert parse_qs(urlsplit(request["Url"]).query)["at"] == [str(attempts(app, callback_id)[1].id)]
-    assert [a.idempotency_key for a in attempts(app, callback_id)] == [
+    callback = the_callback(office.app, callback_id)
+    assert (callback.attempts, callback.next_attempt_at) == (
+        1,
+        office.clock.now() + timedelta(minutes=15),
+    )
+    assert office.placed() == []
+    assert availability(office.app)["agent1"] == "available"
+    office.clock.advance(minutes=15)
+    office.sweep()
+    [request] = office.placed()
+    assert parse_qs(urlsplit(request["Url"]).query)["at"] == [
+        str(office.attempts(callback_id)[1].id)
+    ]
+    assert [a.idempotency_key for a in office.attempts(callback_id)] == [
         f"callback:{callback_id}:attempt:1",
         f"callback:{callback_id}:attempt:2",
     ]
 
 
 def test_a_worker_killed_after_ringing_is_never_replayed(
-    app: Flask,
-    twilio: TwilioFake,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
+    office: Office, agents: list[User]
 ) -> None:
-    callback_id = owe(app, clock, "abandoned:CA12")
-    with app.app_context():
+    callback_id = owe(office, "abandoned:CA12")
+    with office.app.app_context():
         found = services()
         with found.db.session() as session:
             planned = claim_attempt(
-                session, callback_id, clock.now(), found.settings, on_request=False
+                session, callback_id, office.clock.now(), found.settings, on_request=False
             )
         assert planned is not None
         sid = found.telephony.place_call(planned.to, planned.url, planned.status_callback)
     # The worker died before storing the CallSid; the job is replayed.
-    enqueue_attempt(redis, callback_id)
-    run_jobs()
-    assert len(placed(twilio_rest)) == 1
+    enqueue_attempt(office.redis, callback_id)
+    office.run_jobs()
+    assert len(office.placed()) == 1
     # Twilio's first status callback tells us the CallSid.
-    status = path(planned.status_callback)
-    twilio.post(status, outbound(sid, AGENT_1, CallStatus="initiated", SequenceNumber="0"))
-    run_jobs()
-    clock.advance(minutes=10)
-    sweep(redis, run_jobs)
-    [attempt] = attempts(app, callback_id)
+    status = path_on(office.twilio, planned.status_callback)
+    office.twilio.post(status, outbound(sid, AGENT_1, CallStatus="initiated", SequenceNumber="0"))
+    office.run_jobs()
+    office.clock.advance(minutes=10)
+    office.sweep()
+    [attempt] = office.attempts(callback_id)
     assert (attempt.call_sid, attempt.status, attempt.ended_at) == (
         sid,
         AttemptStatus.DIALING_AGENT,
         None,
     )
-    assert len(placed(twilio_rest)) == 1
+    assert len(office.placed()) == 1
 
 
 # --- the webhooks' edges ----------------------------------------------------------------------
@@ -856,26 +646,20 @@ def test_a_status_we_cannot_place_is_still_200(twilio: TwilioFake) -> None:
 
 
 def test_callers_waiting_now_come_before_callbacks_except_place_keepers_ahead_of_them(
-    app: Flask,
-    twilio: TwilioFake,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    agents: list[User],
+    office: Office, agents: list[User]
 ) -> None:
-    holding = owe(app, clock, "virtual-hold:CA951", keeps_place=True, due_in=timedelta(0))
-    message = owe(app, clock, "message:CA952", important=True)
-    clock.advance(minutes=1)
-    Walk(twilio, "CA953", caller="+8613900139000").start().press("0")  # joins the queue now
-    clock.advance(minutes=1)
-    later = owe(app, clock, "virtual-hold:CA954", keeps_place=True, due_in=timedelta(0))
-    run_jobs()
+    holding = owe(office, "virtual-hold:CA951", keeps_place=True, due_in=timedelta(0))
+    message = owe(office, "message:CA952", important=True)
+    office.clock.advance(minutes=1)
+    Walk(office.twilio, "CA953", caller="+8613900139000").start().press("0")  # joins the queue now
+    office.clock.advance(minutes=1)
+    later = owe(office, "virtual-hold:CA954", keeps_place=True, due_in=timedelta(0))
+    office.run_jobs()
 
-    sweep(redis, run_jobs)
+    office.sweep()
 
     # Two free agents: the place keeper who asked before the live caller arrived goes first;
     # the live caller needs the other agent, so the later place keeper and the message wait.
-    rung = [parse_qs(urlsplit(call["Url"]).query)["cb"][0] for call in placed(twilio_rest)]
+    rung = [parse_qs(urlsplit(call["Url"]).query)["cb"][0] for call in office.placed()]
     assert rung == [str(holding)]
-    assert attempts(app, message) == attempts(app, later) == []
+    assert office.attempts(message) == office.attempts(later) == []

@@ -21,40 +21,16 @@ from ivr.models import (
     Callback,
     CallbackStatus,
     StaffRole,
-    Ticket,
-    TicketKind,
-    TicketPriority,
     TicketStatus,
     User,
 )
 from tests.call_walk import Walk
-from tests.conftest import SHANGHAI
+from tests.console_seed import NOW, add_rows, ticket
 from tests.twilio_fake import TwilioFake
-from tests.web_client import log_in
+from tests.web_client import assert_role_checks, log_in, page_html
 
 MakeUser = Callable[..., User]
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
 HOTLINE = "+8657112345678"
-
-
-# --- shared by the console's page tests -----------------------------------------------------
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def supervisor(client: FlaskClient, make_user: MakeUser) -> FlaskClient:
-    make_user("zhuguan", role=StaffRole.SUPERVISOR, display_name="李主管")
-    assert log_in(client, "zhuguan").status_code == 302
-    return client
-
-
-def add_rows(app: Flask, *rows: Any) -> None:
-    with app.app_context(), services().db.session() as session:
-        session.add_all(rows)
 
 
 def record(app: Flask, *events: CallEvent) -> None:
@@ -71,34 +47,6 @@ def call_events(
         CallEvent(sid, kind, at + timedelta(seconds=seq), seq=seq, node=f"step{seq}", detail=d)
         for seq, (kind, d) in enumerate(kinds)
     ]
-
-
-def assert_role_checks(client: FlaskClient, make_user: MakeUser, path: str) -> None:
-    """Anonymous visitors are sent to sign in; agents get the 403 page."""
-    anonymous = client.get(path)
-    assert anonymous.status_code == 302
-    assert anonymous.headers["Location"].startswith("/login?next=")
-    make_user("agent1")
-    log_in(client, "agent1")
-    refused = client.get(path)
-    assert refused.status_code == 403
-    assert "无权访问" in refused.get_data(as_text=True)
-
-
-def ticket(number: str, **fields: Any) -> Ticket:
-    values: dict[str, Any] = {
-        "number": number,
-        "number_year": 2026,
-        "kind": TicketKind.REPAIR,
-        "priority": TicketPriority.NORMAL,
-        "category": "water",
-        "sla_tier": "major",
-        "status": TicketStatus.OPEN,
-        "caller_number": "+8613800138000",
-        "created_at": NOW - timedelta(hours=3),
-        "escalation_level": 1,
-    }
-    return Ticket(**(values | fields))
 
 
 def callback(key: str, due: datetime, **fields: Any) -> Callback:
@@ -138,9 +86,7 @@ def tile(html: str, name: str) -> int:
 
 
 def board(client: FlaskClient) -> str:
-    response = client.get("/console/board")
-    assert response.status_code == 200
-    return response.get_data(as_text=True)
+    return page_html(client, "/console/board")
 
 
 # --- the tests ------------------------------------------------------------------------------

@@ -4,10 +4,9 @@ timeline, the audit log, and who may open what."""
 from __future__ import annotations
 
 import csv
-import html as html_lib
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
@@ -38,15 +37,14 @@ from ivr.models import (
     OutboundMessage,
     StaffRole,
     Ticket,
-    TicketKind,
-    TicketPriority,
-    TicketStatus,
     User,
     WrapUp,
 )
+from tests import console_seed
 from tests.conftest import SHANGHAI
+from tests.console_seed import add_rows
 from tests.records import stored
-from tests.web_client import log_in
+from tests.web_client import link, log_in, rejected_filter, walk_pages
 
 MakeUser = Callable[..., User]
 DAY = datetime(2026, 11, 20, 9, 0, tzinfo=SHANGHAI)
@@ -102,17 +100,7 @@ def listed(html: str) -> list[str]:
     return re.findall(r'<tr id="call-([^"]+)"', html)
 
 
-def link(html: str, element_id: str) -> str | None:
-    found = re.search(rf'id="{element_id}"[^>]*href="([^"]+)"', html)
-    return found.group(1).replace("&amp;", "&") if found else None
-
-
 # --- seeding --------------------------------------------------------------------------------
-
-
-def add_rows(app: Flask, *rows: Any) -> None:
-    with app.app_context(), services().db.session() as session:
-        session.add_all(rows)
 
 
 def call(n: int, at: datetime, **fields: Any) -> Call:
@@ -129,31 +117,15 @@ def call(n: int, at: datetime, **fields: Any) -> Call:
 
 
 def ticket(n: int, call_sid: str, at: datetime, **fields: Any) -> Ticket:
+    """A plumbing repair order that call `call_sid` opened at `at`."""
     values: dict[str, Any] = {
         "number": f"1120{n:03d}",
-        "number_year": 2026,
-        "kind": TicketKind.REPAIR,
-        "priority": TicketPriority.NORMAL,
         "category": "plumbing",
         "sla_tier": "small",
-        "status": TicketStatus.OPEN,
-        "caller_number": "+8613800138000",
         "call_sid": call_sid,
         "created_at": at,
     }
-    return Ticket(**(values | fields))
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def supervisor(client: FlaskClient, make_user: MakeUser) -> FlaskClient:
-    make_user("zhuguan", role=StaffRole.SUPERVISOR, display_name="李主管")
-    assert log_in(client, "zhuguan").status_code == 302
-    return client
+    return console_seed.ticket(**(values | fields))
 
 
 @pytest.fixture
@@ -355,12 +327,7 @@ def test_a_bad_filter_answers_400_with_the_form_and_the_reason(
     supervisor: FlaskClient, query: str, message: str
 ) -> None:
     response = supervisor.get(f"/console/calls?{query}")
-    html = response.get_data(as_text=True)
-    assert response.status_code == 400
-    assert 'id="call-filters"' in html
-    problem = re.search(r'id="filter-problem">筛选条件有误：([^<]*)', html)
-    assert problem is not None
-    assert html_lib.unescape(problem.group(1)).startswith(message)
+    assert rejected_filter(response, "call-filters").startswith(message)
     assert supervisor.get(f"/console/calls.csv?{query}").status_code == 400
 
 
@@ -388,18 +355,10 @@ def many_calls(app: Flask) -> list[str]:
     return [sid(n) for n in reversed(range(120))]
 
 
-def walk(client: FlaskClient, start: str, direction: str) -> Iterator[list[str]]:
-    url: str | None = start
-    while url:
-        html = client.get(url).get_data(as_text=True)
-        yield listed(html)
-        url = link(html, f"page-{direction}")
-
-
 def test_older_pages_cover_every_call_once_and_newer_pages_come_back(
     supervisor: FlaskClient, many_calls: list[str]
 ) -> None:
-    pages = list(walk(supervisor, "/console/calls", "older"))
+    pages = list(walk_pages(supervisor, "/console/calls", "older", listed))
     assert [len(page) for page in pages] == [50, 50, 20]
     assert [call_sid for page in pages for call_sid in page] == many_calls
     first = supervisor.get("/console/calls").get_data(as_text=True)
@@ -408,7 +367,7 @@ def test_older_pages_cover_every_call_once_and_newer_pages_come_back(
     last_url = link(
         supervisor.get(link(first, "page-older") or "").get_data(as_text=True), "page-older"
     )
-    back = list(walk(supervisor, last_url or "", "newer"))
+    back = list(walk_pages(supervisor, last_url or "", "newer", listed))
     assert back == list(reversed(pages))
 
 

@@ -15,27 +15,14 @@ from flask.testing import FlaskClient
 from ivr.app import services
 from ivr.clock import FrozenClock
 from ivr.kpi import Period, kpis
-from ivr.models import StaffRole, User
+from ivr.models import User
 from ivr.web.console_kpis import chart_figures, draw_charts, styles_of
 from tests.conftest import SHANGHAI
-from tests.test_console_board import assert_role_checks
 from tests.test_kpi import local, seed_month
-from tests.web_client import log_in
+from tests.web_client import assert_role_checks, page_html
 
 MakeUser = Callable[..., User]
 CHART_NAMES = ("per-day", "per-hour", "categories", "outcomes", "escalations", "satisfaction")
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def supervisor(client: FlaskClient, make_user: MakeUser) -> FlaskClient:
-    make_user("zhuguan", role=StaffRole.SUPERVISOR, display_name="李主管")
-    assert log_in(client, "zhuguan").status_code == 302
-    return client
 
 
 @pytest.fixture
@@ -71,9 +58,7 @@ def bars(svg: str) -> int:
 
 
 def page(client: FlaskClient, query: str = "") -> str:
-    response = client.get(f"/console/kpis{query}")
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_data(as_text=True)
+    return page_html(client, f"/console/kpis{query}")
 
 
 @pytest.mark.parametrize("path", ["/console/kpis", "/console/kpis/charts.css"])

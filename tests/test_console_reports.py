@@ -18,13 +18,12 @@ from rq.job import Job
 from ivr import report
 from ivr.app import services
 from ivr.clock import FrozenClock
-from ivr.models import AuditAction, AuditEntry, StaffRole, User
+from ivr.models import AuditAction, AuditEntry, User
 from ivr.report import build_report, reports_dir
 from ivr.web import console_reports
 from tests.records import stored
-from tests.test_console_board import assert_role_checks
 from tests.test_kpi import seed_month
-from tests.web_client import log_in, page_token, submit
+from tests.web_client import assert_role_checks, log_in, page_token, submit
 from worker.queues import TICKETS_QUEUE
 
 MakeUser = Callable[..., User]
@@ -33,18 +32,6 @@ MakeUser = Callable[..., User]
 def folder(app: Flask) -> Path:
     with app.app_context():
         return reports_dir(services().settings)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def supervisor(client: FlaskClient, make_user: MakeUser) -> FlaskClient:
-    make_user("zhuguan", role=StaffRole.SUPERVISOR, display_name="李主管")
-    assert log_in(client, "zhuguan").status_code == 302
-    return client
 
 
 def fake_report(app: Flask, month: str, *names: str) -> Path:

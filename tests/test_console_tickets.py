@@ -3,9 +3,8 @@ escalation and history, bad filters answered 400, and who may open them."""
 
 from __future__ import annotations
 
-import html as html_lib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -15,7 +14,6 @@ from sqlalchemy import insert
 
 from ivr.app import services
 from ivr.models import (
-    StaffRole,
     Ticket,
     TicketKind,
     TicketLog,
@@ -24,38 +22,16 @@ from ivr.models import (
     Unit,
     User,
 )
-from tests.test_console_board import (
-    NOW,
-    add_rows,
-    assert_role_checks,
-    ticket,
-)
-from tests.web_client import log_in
+from tests.console_seed import NOW, add_rows, ticket
+from tests.web_client import assert_role_checks, link, rejected_filter, walk_pages
 
 MakeUser = Callable[..., User]
 HOUR = timedelta(hours=1)
 
 
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def supervisor(client: FlaskClient, make_user: MakeUser) -> FlaskClient:
-    make_user("zhuguan", role=StaffRole.SUPERVISOR, display_name="李主管")
-    assert log_in(client, "zhuguan").status_code == 302
-    return client
-
-
 def listed(html: str) -> list[str]:
     """The ticket numbers of the list's rows, top to bottom."""
     return re.findall(r'<tr id="ticket-\d+" data-number="([^"]+)"', html)
-
-
-def link(html: str, element_id: str) -> str | None:
-    found = re.search(rf'id="{element_id}"[^>]*href="([^"]+)"', html)
-    return html_lib.unescape(found.group(1)) if found else None
 
 
 @pytest.fixture
@@ -212,12 +188,7 @@ def test_a_bad_filter_answers_400_with_the_form_and_the_reason(
     supervisor: FlaskClient, query: str, message: str
 ) -> None:
     response = supervisor.get(f"/console/tickets?{query}")
-    html = response.get_data(as_text=True)
-    assert response.status_code == 400
-    assert 'id="ticket-filters"' in html
-    problem = re.search(r'id="filter-problem">筛选条件有误：([^<]*)', html)
-    assert problem is not None
-    assert html_lib.unescape(problem.group(1)).startswith(message)
+    assert rejected_filter(response, "ticket-filters").startswith(message)
 
 
 @pytest.fixture
@@ -245,18 +216,10 @@ def many_tickets(app: Flask) -> list[str]:
     return [f"11{n:05d}" for n in reversed(range(120))]
 
 
-def walk(client: FlaskClient, start: str, direction: str) -> Iterator[list[str]]:
-    url: str | None = start
-    while url:
-        html = client.get(url).get_data(as_text=True)
-        yield listed(html)
-        url = link(html, f"page-{direction}")
-
-
 def test_pages_cover_every_ticket_once_and_come_back(
     supervisor: FlaskClient, many_tickets: list[str]
 ) -> None:
-    pages = list(walk(supervisor, "/console/tickets?kind=repair", "older"))
+    pages = list(walk_pages(supervisor, "/console/tickets?kind=repair", "older", listed))
     assert [len(page) for page in pages] == [50, 50, 20]
     assert [number for page in pages for number in page] == many_tickets
     first = supervisor.get("/console/tickets?kind=repair").get_data(as_text=True)
@@ -264,7 +227,7 @@ def test_pages_cover_every_ticket_once_and_come_back(
     second_url = link(first, "page-older") or ""
     assert second_url.startswith("/console/tickets?kind=repair&older=")
     last_url = link(supervisor.get(second_url).get_data(as_text=True), "page-older") or ""
-    assert list(walk(supervisor, last_url, "newer")) == list(reversed(pages))
+    assert list(walk_pages(supervisor, last_url, "newer", listed)) == list(reversed(pages))
     last = supervisor.get(last_url).get_data(as_text=True)
     assert link(last, "page-newest") == "/console/tickets?kind=repair"
 

@@ -10,12 +10,10 @@ from urllib.parse import quote
 
 import pytest
 from flask import Flask
-from redis import Redis
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select, update
 
 from ivr.app import services
-from ivr.clock import FrozenClock
 from ivr.models import (
     AttemptStatus,
     Call,
@@ -27,23 +25,21 @@ from ivr.models import (
     TicketLog,
     TicketStatus,
 )
-from ivr.telephony import RecordingHttpClient
 from ivr.tickets import resolve_ticket
 from tests.call_walk import Walk
 from tests.conftest import BASE_URL, SHANGHAI
-from tests.records import stored
-from tests.test_callback_calls import (
+from tests.outbound_calls import (
     GOODBYE,
     HOTLINE,
     PROGRESS,
     RESIDENT,
-    PlacedCall,
-    attempts,
+    Jobs,
+    Office,
+    gather,
     hang_up,
-    placed,
     say,
-    sweep,
 )
+from tests.records import stored
 from tests.twilio_fake import TwilioFake, Verb
 from worker.queues import tickets_queue
 
@@ -55,28 +51,26 @@ REPAIR_LEG = (
 )
 ASK = "请您对处理结果进行评价，满意请按1，一般请按2，不满意请按3。"
 
-Jobs = Callable[[], int]
-
 
 @pytest.fixture
 def app(make_app: Callable[..., Flask]) -> Flask:
     return make_app(escalation_contacts=(RECEPTION, SUPERVISOR, DEPUTY_GM))
 
 
-def repair_order(twilio: TwilioFake, run_jobs: Jobs) -> None:
+def repair_order(office: Office) -> None:
     """An ordinary repair: 3栋502室, electrics, described, a visit slot."""
-    walk = Walk(twilio, "CA500").start().press("1").press("2").press("3#").press("502#")
+    walk = Walk(office.twilio, "CA500").start().press("1").press("2").press("3#").press("502#")
     walk.press("1").press("2").say("插座没电").press("1")
     walk.hang_up()
-    run_jobs()
+    office.run_jobs()
 
 
-def complaint(twilio: TwilioFake, run_jobs: Jobs) -> None:
+def complaint(office: Office) -> None:
     """A noise complaint from 8栋1203室."""
-    walk = Walk(twilio, "CA600").start().press("2").press("8#").press("1203#").press("1")
+    walk = Walk(office.twilio, "CA600").start().press("2").press("8#").press("1203#").press("1")
     walk.press("4").say("楼上每天晚上十二点以后还在装修，很吵").silence()
     walk.hang_up()
-    run_jobs()
+    office.run_jobs()
 
 
 def resolve(app: Flask, at: datetime = DONE_AT) -> None:
@@ -99,45 +93,23 @@ def history(app: Flask) -> list[tuple[str, dict[str, object]]]:
     return [(row.kind, row.detail) for row in stored(app, TicketLog)]
 
 
-def survey_call(twilio: TwilioFake, app: Flask, rest: RecordingHttpClient) -> PlacedCall:
-    return PlacedCall(twilio, app, placed(rest)[-1])
-
-
 def ask(query: str, no_input: int = 0, no_match: int = 0) -> list[Verb]:
-    action = f"/voice/callback/survey/answer?{query}&ni={no_input}&nm={no_match}"
-    gather = Verb(
-        "Gather",
-        {
-            "action": action,
-            "input": "dtmf",
-            "language": "cmn-Hans-CN",
-            "method": "POST",
-            "numDigits": "1",
-            "speechTimeout": "auto",
-            "timeout": "6",
-        },
-        children=[say(ASK)],
-    )
-    return [gather, Verb("Redirect", {"method": "POST"}, action)]
+    return gather(f"/voice/callback/survey/answer?{query}&ni={no_input}&nm={no_match}", [say(ASK)])
 
 
 @pytest.fixture
-def resolved(
-    app: Flask, twilio: TwilioFake, clock: FrozenClock, run_jobs: Jobs, redis: Redis
-) -> None:
+def resolved(office: Office) -> None:
     """A repair order done at 11:00; the clock at 13:00, when its survey may go out."""
-    repair_order(twilio, run_jobs)
-    resolve(app)
-    clock.set(DONE_AT + timedelta(hours=2))
+    repair_order(office)
+    resolve(office.app)
+    office.clock.set(DONE_AT + timedelta(hours=2))
 
 
-def test_a_resolved_ticket_is_owed_one_survey_call(
-    app: Flask, twilio: TwilioFake, run_jobs: Jobs
-) -> None:
-    repair_order(twilio, run_jobs)
-    resolve(app)
-    resolve(app)  # resolving twice promises one call
-    survey = the_survey(app)
+def test_a_resolved_ticket_is_owed_one_survey_call(office: Office) -> None:
+    repair_order(office)
+    resolve(office.app)
+    resolve(office.app)  # resolving twice promises one call
+    survey = the_survey(office.app)
     assert (
         survey.phone,
         survey.locale,
@@ -149,7 +121,7 @@ def test_a_resolved_ticket_is_owed_one_survey_call(
         RESIDENT,
         "zh-CN",
         "repair",
-        the_ticket(app).id,
+        the_ticket(office.app).id,
         CallbackStatus.PENDING,
         "return visit: repair 1123001 resolved",
     )
@@ -160,23 +132,16 @@ def test_a_resolved_ticket_is_owed_one_survey_call(
     )
 
 
-def test_the_survey_rings_the_resident_without_an_agent(
-    app: Flask,
-    twilio: TwilioFake,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-) -> None:
-    repair_order(twilio, run_jobs)
-    resolve(app)
-    clock.set(DONE_AT + timedelta(hours=1, minutes=59))
-    sweep(redis, run_jobs)
-    assert placed(twilio_rest) == []
-    clock.set(DONE_AT + timedelta(hours=2))
-    sweep(redis, run_jobs)  # nobody is at the desk: a survey needs nobody
+def test_the_survey_rings_the_resident_without_an_agent(office: Office) -> None:
+    repair_order(office)
+    resolve(office.app)
+    office.clock.set(DONE_AT + timedelta(hours=1, minutes=59))
+    office.sweep()
+    assert office.placed() == []
+    office.clock.set(DONE_AT + timedelta(hours=2))
+    office.sweep()  # nobody is at the desk: a survey needs nobody
     query = REPAIR_LEG.format(at=1, prior=0)
-    assert placed(twilio_rest) == [
+    assert office.placed() == [
         {
             "To": RESIDENT,
             "From": HOTLINE,
@@ -187,7 +152,7 @@ def test_the_survey_rings_the_resident_without_an_agent(
             "StatusCallbackEvent": PROGRESS,
         }
     ]
-    [attempt] = attempts(app, 1)
+    [attempt] = office.attempts(1)
     assert (attempt.status, attempt.agent_id) == (AttemptStatus.DIALING_RESIDENT, None)
 
 
@@ -204,18 +169,10 @@ def test_the_survey_rings_the_resident_without_an_agent(
     ],
 )
 def test_the_resident_rates_the_work(
-    app: Flask,
-    twilio: TwilioFake,
-    twilio_rest: RecordingHttpClient,
-    redis: Redis,
-    run_jobs: Jobs,
-    resolved: None,
-    rating: str,
-    closing: str,
-    label: str,
+    office: Office, resolved: None, rating: str, closing: str, label: str
 ) -> None:
-    sweep(redis, run_jobs)
-    call = survey_call(twilio, app, twilio_rest)
+    office.sweep()
+    call = office.last_call()
     query = REPAIR_LEG.format(at=1, prior=0)
     assert call.answer() == [
         say(
@@ -226,18 +183,18 @@ def test_the_resident_rates_the_work(
     ]
     assert call.press(rating) == [say(closing), hang_up()]
     call.ends("completed", duration="35")
-    run_jobs()
-    survey = the_survey(app)
+    office.run_jobs()
+    survey = the_survey(office.app)
     assert (survey.status, survey.attempts, survey.outcome) == (
         CallbackStatus.DONE,
         1,
         f"return visit: {label} ({rating})",
     )
-    assert history(app)[-1 if rating != "3" else 2] == (
+    assert history(office.app)[-1 if rating != "3" else 2] == (
         "return_visit",
         {"rating": int(rating), "satisfaction": label},
     )
-    [logged] = stored(app, Call, call_sid=call.sid)
+    [logged] = stored(office.app, Call, call_sid=call.sid)
     assert (logged.direction, logged.satisfaction, logged.category, logged.handler) == (
         "outbound",
         int(rating),
@@ -247,22 +204,16 @@ def test_the_resident_rates_the_work(
 
 
 def test_dissatisfied_reopens_the_repair_and_tells_the_next_level(
-    app: Flask,
-    twilio: TwilioFake,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    resolved: None,
+    office: Office, resolved: None
 ) -> None:
-    sweep(redis, run_jobs)
-    call = survey_call(twilio, app, twilio_rest)
+    office.sweep()
+    call = office.last_call()
     call.answer()
     call.press("3")
-    run_jobs()
+    office.run_jobs()
     call.ends("completed")
-    run_jobs()  # replayed events change nothing more
-    ticket = the_ticket(app)
+    office.run_jobs()  # replayed events change nothing more
+    ticket = the_ticket(office.app)
     assert (ticket.status, ticket.resolved_at, ticket.return_visit_due) == (
         TicketStatus.OPEN,
         None,
@@ -270,10 +221,10 @@ def test_dissatisfied_reopens_the_repair_and_tells_the_next_level(
     )
     assert (ticket.escalation_level, ticket.on_site_by, ticket.resolve_by) == (
         2,
-        clock.now() + timedelta(hours=4),  # a major repair's tier, counted from now
-        clock.now() + timedelta(hours=24),
+        office.clock.now() + timedelta(hours=4),  # a major repair's tier, counted from now
+        office.clock.now() + timedelta(hours=24),
     )
-    assert [kind for kind, _ in history(app)] == [
+    assert [kind for kind, _ in history(office.app)] == [
         "created",
         "resolved",
         "return_visit",
@@ -281,13 +232,13 @@ def test_dissatisfied_reopens_the_repair_and_tells_the_next_level(
         "escalated",
         "notified",
     ]
-    logged = dict(history(app))
+    logged = dict(history(office.app))
     assert (logged["reopened"], logged["escalated"], logged["notified"]) == (
         {"reason": "dissatisfied at the return visit"},
         {"level": 2, "reason": "dissatisfied at the return visit"},
         {"level": 2, "role": "客服主管"},
     )
-    texts = [(m.to_number, m.purpose, m.body) for m in stored(app, OutboundMessage)]
+    texts = [(m.to_number, m.purpose, m.body) for m in stored(office.app, OutboundMessage)]
     assert texts[-1] == (
         SUPERVISOR,
         "escalation",
@@ -297,48 +248,38 @@ def test_dissatisfied_reopens_the_repair_and_tells_the_next_level(
 
 
 def test_a_dissatisfied_complaint_keeps_climbing_if_nobody_acts(
-    app: Flask,
-    twilio: TwilioFake,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    run_due_jobs: Jobs,
+    office: Office, run_due_jobs: Jobs
 ) -> None:
-    complaint(twilio, run_jobs)
-    resolve(app)
-    clock.set(DONE_AT + timedelta(hours=2))
-    sweep(redis, run_jobs)
-    call = survey_call(twilio, app, twilio_rest)
+    complaint(office)
+    resolve(office.app)
+    office.clock.set(DONE_AT + timedelta(hours=2))
+    office.sweep()
+    call = office.last_call()
     assert call.answer()[0] == say(
         "您好，这里是幸福家园物业客服中心，这是一通回访电话。您的投诉单1 1 2 3 0 0 1已经处理完成。"
     )
     call.press("3")
-    run_jobs()
-    ticket = the_ticket(app)
+    office.run_jobs()
+    ticket = the_ticket(office.app)
     assert (ticket.status, ticket.escalation_level, ticket.escalation_due) == (
         TicketStatus.OPEN,
         2,
-        clock.now() + timedelta(hours=4),  # the normal tier's second step
+        office.clock.now() + timedelta(hours=4),  # the normal tier's second step
     )
-    registry = ScheduledJobRegistry(queue=tickets_queue(redis))  # type: ignore[no-untyped-call]
+    registry = ScheduledJobRegistry(queue=tickets_queue(office.redis))  # type: ignore[no-untyped-call]
     assert f"escalate-{ticket.id}-202611231700" in registry.get_job_ids()
-    clock.advance(hours=4)
+    office.clock.advance(hours=4)
     run_due_jobs()
-    assert the_ticket(app).escalation_level == 3
-    assert [m.to_number for m in stored(app, OutboundMessage)][-2:] == [SUPERVISOR, DEPUTY_GM]
+    assert the_ticket(office.app).escalation_level == 3
+    assert [m.to_number for m in stored(office.app, OutboundMessage)][-2:] == [
+        SUPERVISOR,
+        DEPUTY_GM,
+    ]
 
 
-def test_odd_answers_are_asked_again_twice_then_thanked(
-    app: Flask,
-    twilio: TwilioFake,
-    twilio_rest: RecordingHttpClient,
-    redis: Redis,
-    run_jobs: Jobs,
-    resolved: None,
-) -> None:
-    sweep(redis, run_jobs)
-    call = survey_call(twilio, app, twilio_rest)
+def test_odd_answers_are_asked_again_twice_then_thanked(office: Office, resolved: None) -> None:
+    office.sweep()
+    call = office.last_call()
     call.answer()
     query = REPAIR_LEG.format(at=1, prior=0)
     assert call.press("9") == [say("对不起，您的输入有误。"), *ask(query, no_match=1)]
@@ -348,56 +289,46 @@ def test_odd_answers_are_asked_again_twice_then_thanked(
         hang_up(),
     ]
     call.ends("completed")
-    run_jobs()
-    survey = the_survey(app)
+    office.run_jobs()
+    survey = the_survey(office.app)
     assert (survey.status, survey.outcome) == (CallbackStatus.DONE, "return visit: no rating given")
-    assert [kind for kind, _ in history(app)] == ["created", "resolved"]
-    assert the_ticket(app).status == TicketStatus.RESOLVED
+    assert [kind for kind, _ in history(office.app)] == ["created", "resolved"]
+    assert the_ticket(office.app).status == TicketStatus.RESOLVED
 
 
 def test_an_unanswered_survey_is_tried_three_times_then_unreachable(
-    app: Flask,
-    twilio: TwilioFake,
-    twilio_rest: RecordingHttpClient,
-    clock: FrozenClock,
-    redis: Redis,
-    run_jobs: Jobs,
-    resolved: None,
+    office: Office, resolved: None
 ) -> None:
     for attempt in (1, 2, 3):
-        sweep(redis, run_jobs)
-        assert len(placed(twilio_rest)) == attempt
+        office.sweep()
+        assert len(office.placed()) == attempt
         query = REPAIR_LEG.format(at=attempt, prior=attempt - 1)
-        assert placed(twilio_rest)[-1]["Url"] == f"{BASE_URL}/voice/callback/survey?{query}"
-        survey_call(twilio, app, twilio_rest).ends("no-answer", duration="0")
-        run_jobs()
-        clock.advance(minutes=14)
-        sweep(redis, run_jobs)
-        assert len(placed(twilio_rest)) == attempt
-        clock.advance(minutes=1)
-    survey = the_survey(app)
+        assert office.placed()[-1]["Url"] == f"{BASE_URL}/voice/callback/survey?{query}"
+        office.last_call().ends("no-answer", duration="0")
+        office.run_jobs()
+        office.clock.advance(minutes=14)
+        office.sweep()
+        assert len(office.placed()) == attempt
+        office.clock.advance(minutes=1)
+    survey = the_survey(office.app)
     assert (survey.status, survey.attempts, survey.outcome) == (
         CallbackStatus.UNREACHABLE,
         3,
         "resident: no-answer; unreachable",
     )
-    assert [a.status for a in attempts(app, survey.id)] == [AttemptStatus.RESIDENT_NO_ANSWER] * 3
-    sweep(redis, run_jobs)
-    assert len(placed(twilio_rest)) == 3
+    assert [a.status for a in office.attempts(survey.id)] == [AttemptStatus.RESIDENT_NO_ANSWER] * 3
+    office.sweep()
+    assert len(office.placed()) == 3
 
 
 def test_a_ticket_reopened_before_its_survey_is_not_surveyed(
-    app: Flask,
-    twilio_rest: RecordingHttpClient,
-    redis: Redis,
-    run_jobs: Jobs,
-    resolved: None,
+    office: Office, resolved: None
 ) -> None:
-    with app.app_context(), services().db.session() as session:
+    with office.app.app_context(), services().db.session() as session:
         session.execute(update(Ticket).values(status=TicketStatus.OPEN, resolved_at=None))
-    sweep(redis, run_jobs)
-    assert placed(twilio_rest) == []
-    survey = the_survey(app)
+    office.sweep()
+    assert office.placed() == []
+    survey = the_survey(office.app)
     assert (survey.status, survey.outcome) == (
         CallbackStatus.CANCELLED,
         "cancelled: the ticket is open again",

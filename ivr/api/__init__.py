@@ -86,7 +86,7 @@ def call(call_sid: str) -> ResponseReturnValue:
 def tickets() -> ResponseReturnValue:
     filters = TicketFilters.from_args(request.args, services().settings.timezone)
     with services().db.reader() as session:
-        return jsonify(list_tickets(session, filters))
+        return jsonify(list_tickets(session, filters, _now()))
 
 
 @api.get("/tickets/<key>")

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ivr.models import StaffRole
+from ivr.query_params import Cursor, optional_cursor
 from ivr.web.access import CONSOLE_ROLES, current_staff, require_role
 
 console = Blueprint("console", __name__, url_prefix="/console")
+PAGE_ARGS = ("older", "newer")  # where a page starts; everything else in the URL is a filter
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,43 @@ def console_navigation() -> dict[str, Any]:
     staff = current_staff()
     shown = [entry for entry in NAVIGATION if staff is not None and staff.role in entry.roles]
     return {"console_navigation": shown}
+
+
+# --- the lists' pages -----------------------------------------------------------------------
+
+
+def page_asked() -> tuple[Cursor | None, Cursor | None]:
+    """Where the page asked for starts: after the `older` cursor, or before the `newer` one;
+    a FilterError for a cursor the console did not write."""
+    older, newer = (optional_cursor(request.args, name) for name in PAGE_ARGS)
+    return older, newer
+
+
+def filter_args() -> dict[str, Any]:
+    """The filters in this request, for links to other pages of the same list."""
+    return {name: value for name, value in request.args.items() if value and name not in PAGE_ARGS}
+
+
+class Paged(Protocol):
+    """A page of a list: the cursors of the pages either side of it, if there are any."""
+
+    @property
+    def newer(self) -> str | None: ...
+
+    @property
+    def older(self) -> str | None: ...
+
+
+def page_links(endpoint: str, page: Paged | None) -> dict[str, str | None]:
+    """Links to the newer and older pages and the first one, keeping the filters."""
+    kept = filter_args()
+    paged = any(request.args.get(name) for name in PAGE_ARGS)
+    newer, older = (page.newer, page.older) if page else (None, None)
+    return {
+        "newer_url": url_for(endpoint, **kept, newer=newer) if newer else None,
+        "older_url": url_for(endpoint, **kept, older=older) if older else None,
+        "newest_url": url_for(endpoint, **kept) if paged else None,
+    }
 
 
 @console.get("/")

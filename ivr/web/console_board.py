@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import render_template
 from flask.typing import ResponseReturnValue
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from ivr.app import Services, services
@@ -28,11 +28,10 @@ from ivr.models import (
     CallOutcome,
     StaffRole,
     Ticket,
-    TicketStatus,
     User,
 )
 from ivr.privacy import mask_number
-from ivr.tickets import service_levels
+from ivr.ticket_query import OPEN_STATUSES, at_risk, next_deadline
 from ivr.waiting import (
     UNNAMED_QUEUE,
     WAITING_STATUSES,
@@ -50,8 +49,6 @@ LONGEST_CALL = timedelta(hours=4)
 CALLBACKS_AHEAD = timedelta(hours=1)
 ROWS_SHOWN = 20
 REFRESH_MS = 3000
-OPEN_TICKET_STATUSES = tuple(status for status in TicketStatus if status.is_open)
-AWAITING_VISIT = (TicketStatus.OPEN, TicketStatus.DISPATCHED)
 STAGES: dict[str, Label] = {
     "ivr": ("自助菜单", "In the menus"),
     "queue": ("排队等待", "Waiting"),
@@ -279,28 +276,6 @@ def tickets_at_risk(session: Session, now: datetime) -> list[TicketAtRisk]:
     return sorted(tickets, key=lambda ticket: ticket.deadline)[:ROWS_SHOWN]
 
 
-def risk_horizon(now: datetime) -> datetime:
-    return now + service_levels().warn_before
-
-
-def at_risk(now: datetime) -> ColumnElement[bool]:
-    """Open, not flagged late yet, and the next deadline within the warning window."""
-    horizon = risk_horizon(now)
-    visit_due = and_(Ticket.status.in_(AWAITING_VISIT), Ticket.on_site_by <= horizon)
-    return and_(
-        Ticket.status.in_(OPEN_TICKET_STATUSES),
-        Ticket.breached_at.is_(None),
-        or_(visit_due, Ticket.resolve_by <= horizon),
-    )
-
-
-def next_deadline(ticket: Ticket) -> datetime | None:
-    """The on-site promise while nobody has been (R5), else the resolve-by deadline."""
-    visit = ticket.on_site_by if ticket.status in AWAITING_VISIT else None
-    present = [moment for moment in (visit, ticket.resolve_by) if moment is not None]
-    return min(present) if present else None
-
-
 def ticket_at_risk(ticket: Ticket) -> TicketAtRisk:
     deadline = next_deadline(ticket)
     assert deadline is not None, "only tickets with a deadline are at risk"
@@ -319,7 +294,7 @@ def ticket_at_risk(ticket: Ticket) -> TicketAtRisk:
 
 def breached_and_open(session: Session) -> int:
     query = select(func.count()).where(
-        Ticket.status.in_(OPEN_TICKET_STATUSES), Ticket.breached_at.is_not(None)
+        Ticket.status.in_(OPEN_STATUSES), Ticket.breached_at.is_not(None)
     )
     return int(session.scalar(query) or 0)
 

@@ -34,10 +34,8 @@ from ivr.calllog_query import (
     CallDirection,
     CallLogFilters,
     CallPage,
-    Cursor,
     call_page,
     calls_in_batches,
-    optional_cursor,
 )
 from ivr.models import (
     AuditAction,
@@ -54,9 +52,9 @@ from ivr.models import (
     WrapUp,
 )
 from ivr.privacy import mask_name, mask_number
-from ivr.query_params import FilterError, encode_cursor, older_than, one_page
+from ivr.query_params import Cursor, FilterError, Keyset, optional_cursor
 from ivr.web.access import CONSOLE_ROLES, current_staff, require_role
-from ivr.web.console import add_to_navigation, console
+from ivr.web.console import add_to_navigation, console, filter_args, page_asked, page_links
 
 Label = tuple[str, str]  # Chinese, English
 
@@ -92,9 +90,9 @@ LABELS = {
     "direction_labels": DIRECTION_LABELS,
     "satisfaction_labels": SATISFACTION_LABELS,
 }
-PAGE_ARGS = ("older", "newer")  # where a page starts; everything else in the URL is a filter
 OTHER_CALLS_SHOWN = 20
 AUDIT_PAGE_SIZE = 50
+AUDIT_BY_TIME: Keyset[AuditEntry] = Keyset(AuditEntry.at, AuditEntry.id)
 # The SMS a ticket can send, by dedupe key (ivr/tickets.py): exact keys use the unique index.
 TICKET_SMS = ("confirmation", "sla-warning", "level:1", "level:2", "level:3")
 CSV_HEADER = (
@@ -205,21 +203,11 @@ def call_rows(session: Session, calls: Sequence[Call], zone: ZoneInfo) -> list[C
 # --- the call log ---------------------------------------------------------------------------
 
 
-def filter_args() -> dict[str, Any]:
-    """The filters in this request, for links to other pages of the same list."""
-    return {name: value for name, value in request.args.items() if value and name not in PAGE_ARGS}
-
-
-def page_links(page: CallPage | None) -> dict[str, str | None]:
-    """Links to the newer and older pages and the first one, keeping the filters."""
-    kept = filter_args()
-    paged = any(request.args.get(name) for name in PAGE_ARGS)
-    newer, older = (page.newer, page.older) if page else (None, None)
+def page_and_export_links(page: CallPage | None) -> dict[str, str | None]:
+    """Links to the other pages and to the CSV of the whole list, keeping the filters."""
     return {
-        "newer_url": url_for("console.call_log", **kept, newer=newer) if newer else None,
-        "older_url": url_for("console.call_log", **kept, older=older) if older else None,
-        "newest_url": url_for("console.call_log", **kept) if paged else None,
-        "csv_url": url_for("console.call_log_csv", **kept),
+        **page_links("console.call_log", page),
+        "csv_url": url_for("console.call_log_csv", **filter_args()),
     }
 
 
@@ -232,7 +220,7 @@ def render_call_log(rows: Sequence[CallRow], page: CallPage | None, problem: str
         problem=problem,
         staff_choices=staff,
         chosen=request.args,
-        **page_links(page),
+        **page_and_export_links(page),
         **LABELS,
     )
 
@@ -240,7 +228,7 @@ def render_call_log(rows: Sequence[CallRow], page: CallPage | None, problem: str
 def requested_filters() -> tuple[CallLogFilters, Cursor | None, Cursor | None]:
     zone = services().settings.timezone
     filters = CallLogFilters.from_args(request.args, zone)
-    older, newer = (optional_cursor(request.args.get(name)) for name in PAGE_ARGS)
+    older, newer = page_asked()
     return filters, older, newer
 
 
@@ -451,16 +439,12 @@ def audit_page(
     session: Session, older: Cursor | None, zone: ZoneInfo
 ) -> tuple[list[AuditRow], str | None]:
     """One page of the audit log, newest first, and the cursor of the next if there is one."""
-    query = select(AuditEntry)
-    if older is not None:
-        query = query.where(older_than(older, AuditEntry.at, AuditEntry.id))
-    query = query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(AUDIT_PAGE_SIZE + 1)
-    entries, more = one_page(list(session.scalars(query)), AUDIT_PAGE_SIZE)
+    page = AUDIT_BY_TIME.page(session, select(AuditEntry), AUDIT_PAGE_SIZE, older)
     rows = [
         AuditRow(local_time(e.at, zone), e.username, e.action, e.call_sid, e.detail, e.remote_addr)
-        for e in entries
+        for e in page.rows
     ]
-    return rows, encode_cursor(entries[-1].at, entries[-1].id) if more else None
+    return rows, page.older
 
 
 AUDIT_ACTION_LABELS: dict[AuditAction, Label] = {
@@ -475,7 +459,7 @@ AUDIT_ACTION_LABELS: dict[AuditAction, Label] = {
 def audit_log() -> ResponseReturnValue:
     zone = services().settings.timezone
     try:
-        older = optional_cursor(request.args.get("older"))
+        older = optional_cursor(request.args, "older")
     except FilterError as problem:
         return render_audit([], None, str(problem)), 400
     with services().db.reader() as session:

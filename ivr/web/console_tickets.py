@@ -7,62 +7,37 @@ the detail page of the call that opened the ticket, where every view is audited.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import render_template, request, url_for
+from flask import render_template, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import ColumnElement, Select, select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session
 
-from ivr.api.tickets import find_ticket, ticket_unit_label, unit_label_column
 from ivr.app import services
 from ivr.desk import labels
 from ivr.desk.labels import Label
-from ivr.models import Ticket, TicketKind, TicketLog, TicketPriority, TicketStatus, Unit
+from ivr.models import Ticket, TicketLog, TicketStatus
 from ivr.privacy import mask_number
-from ivr.query_params import (
-    FilterError,
-    decode_cursor,
-    encode_cursor,
-    enum_value,
-    later_than,
-    older_than,
-    one_page,
-    period,
-    switch,
-)
+from ivr.query_params import FilterError, KeysetPage
 from ivr.report import mask_phones_in
+from ivr.ticket_query import (
+    AWAITING_VISIT,
+    SlaState,
+    TicketListFilters,
+    find_ticket,
+    next_deadline,
+    sla_state,
+    ticket_page,
+    ticket_unit_label,
+)
 from ivr.tickets import service_levels
 from ivr.web.access import CONSOLE_ROLES, require_role
-from ivr.web.console import add_to_navigation, console
-from ivr.web.console_board import (
-    AWAITING_VISIT,
-    OPEN_TICKET_STATUSES,
-    at_risk,
-    display_helpers,
-    next_deadline,
-    risk_horizon,
-)
-
-PAGE_SIZE = 50
-PAGE_ARGS = ("older", "newer")
-Cursor = tuple[datetime, int]
-TYPED_NUMBER = re.compile(r"\+?\d{3,16}")
-CHINESE_MOBILE = re.compile(r"1\d{10}")
-LEVELS = (1, 2, 3)
-MAX_UNIT_LENGTH = 64
-
-
-class SlaState(StrEnum):
-    BREACHED = "breached"  # flagged past its deadline
-    AT_RISK = "at_risk"  # open, and its next deadline falls within the warning window
-
+from ivr.web.console import add_to_navigation, console, page_asked, page_links
+from ivr.web.console_board import display_helpers
 
 SLA_LABELS: dict[SlaState, Label] = {
     SlaState.BREACHED: ("已超时", "Breached"),
@@ -107,162 +82,6 @@ DEADLINE_STATES: dict[str, Label] = {
 add_to_navigation("console.tickets", "工单", "Tickets")
 
 
-# --- the filters ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TicketListFilters:
-    """Which tickets to list; every field narrows the list."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-    kind: TicketKind | None = None
-    status: TicketStatus | None = None
-    priority: TicketPriority | None = None
-    category: str = ""
-    sla: SlaState | None = None
-    still_open: bool | None = None
-    level: int | None = None
-    unit: str = ""
-    number: str = ""  # a ticket number, or a caller's number or its last digits
-
-    @classmethod
-    def from_args(cls, args: Mapping[str, str], zone: ZoneInfo) -> TicketListFilters:
-        """The page's query string; a FilterError names the parameter that is wrong."""
-        since, until = period(args, zone)
-        return cls(
-            since=since,
-            until=until,
-            kind=enum_value(TicketKind, args.get("kind"), "kind"),
-            status=enum_value(TicketStatus, args.get("status"), "status"),
-            priority=enum_value(TicketPriority, args.get("priority"), "priority"),
-            category=ticket_category(args.get("category", "")),
-            sla=enum_value(SlaState, args.get("sla"), "sla"),
-            still_open=switch(args.get("open"), "open"),
-            level=escalation_level(args.get("level", "")),
-            unit=unit_text(args.get("unit", "")),
-            number=typed_number(args.get("number", "")),
-        )
-
-    def conditions(self, now: datetime) -> list[ColumnElement[bool]]:
-        wanted: list[ColumnElement[bool] | None] = [
-            Ticket.created_at >= self.since if self.since else None,
-            Ticket.created_at < self.until if self.until else None,
-            Ticket.kind == self.kind if self.kind else None,
-            Ticket.status == self.status if self.status else None,
-            Ticket.priority == self.priority if self.priority else None,
-            Ticket.category == self.category if self.category else None,
-            sla_condition(self.sla, now) if self.sla else None,
-            open_condition(self.still_open) if self.still_open is not None else None,
-            Ticket.escalation_level == self.level if self.level else None,
-            unit_label_column().contains(self.unit, autoescape=True) if self.unit else None,
-            number_condition(self.number) if self.number else None,
-        ]
-        return [condition for condition in wanted if condition is not None]
-
-    def query(self, now: datetime) -> Select[Ticket]:
-        return (
-            select(Ticket)
-            .outerjoin(Unit, Ticket.unit_id == Unit.id)
-            .options(contains_eager(Ticket.unit))
-            .where(*self.conditions(now))
-        )
-
-
-def ticket_category(raw: str) -> str:
-    if raw and raw not in labels.TICKET_CATEGORIES:
-        allowed = ", ".join(labels.TICKET_CATEGORIES)
-        raise FilterError(f"category must be one of: {allowed}")
-    return raw
-
-
-def escalation_level(raw: str) -> int | None:
-    if not raw:
-        return None
-    if raw not in {str(level) for level in LEVELS}:
-        raise FilterError("level must be 1, 2 or 3")
-    return int(raw)
-
-
-def unit_text(raw: str) -> str:
-    text = raw.strip()
-    if len(text) > MAX_UNIT_LENGTH:
-        raise FilterError(f"unit may be at most {MAX_UNIT_LENGTH} characters")
-    return text
-
-
-def typed_number(raw: str) -> str:
-    number = re.sub(r"[\s\-()]", "", raw)
-    if number and not TYPED_NUMBER.fullmatch(number):
-        raise FilterError(
-            "number must be a ticket number, or a phone number or its last digits (at least 3)"
-        )
-    return number
-
-
-def sla_condition(sla: SlaState, now: datetime) -> ColumnElement[bool]:
-    return Ticket.breached_at.is_not(None) if sla == SlaState.BREACHED else at_risk(now)
-
-
-def open_condition(still_open: bool) -> ColumnElement[bool]:
-    if still_open:
-        return Ticket.status.in_(OPEN_TICKET_STATUSES)
-    return Ticket.status.not_in(OPEN_TICKET_STATUSES)
-
-
-def number_condition(number: str) -> ColumnElement[bool]:
-    """The ticket's own number, or the caller's: whole (+8613800138000, 13800138000) or
-    the last digits people remember."""
-    if number.startswith("+"):
-        return Ticket.caller_number == number
-    if CHINESE_MOBILE.fullmatch(number):
-        return Ticket.caller_number == "+86" + number
-    trunk_dropped = number[1:] if len(number) >= 10 and number.startswith("0") else number
-    return (Ticket.number == number) | Ticket.caller_number.endswith(trunk_dropped, autoescape=True)
-
-
-# --- one page of the list -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TicketPage:
-    tickets: Sequence[Ticket]
-    newer: str | None
-    older: str | None
-
-
-def cursor_of(ticket: Ticket) -> str:
-    return encode_cursor(ticket.created_at, ticket.id)
-
-
-def ticket_page(
-    session: Session,
-    filters: TicketListFilters,
-    now: datetime,
-    older: Cursor | None = None,
-    newer: Cursor | None = None,
-) -> TicketPage:
-    """Newest first, PAGE_SIZE at a time, each page starting where the last one ended."""
-    query = filters.query(now)
-    if newer is not None:
-        earlier_first = query.where(later_than(newer, Ticket.created_at, Ticket.id)).order_by(
-            Ticket.created_at, Ticket.id
-        )
-        rows, more = one_page(list(session.scalars(earlier_first.limit(PAGE_SIZE + 1))), PAGE_SIZE)
-        shown = list(reversed(rows))
-        return TicketPage(shown, cursor_of(shown[0]) if more else None, edge(shown, -1))
-    if older is not None:
-        query = query.where(older_than(older, Ticket.created_at, Ticket.id))
-    newest_first = query.order_by(Ticket.created_at.desc(), Ticket.id.desc())
-    shown_rows, more = one_page(list(session.scalars(newest_first.limit(PAGE_SIZE + 1))), PAGE_SIZE)
-    shown = list(shown_rows)
-    return TicketPage(shown, edge(shown, 0) if older else None, edge(shown, -1) if more else None)
-
-
-def edge(tickets: Sequence[Ticket], index: int) -> str | None:
-    return cursor_of(tickets[index]) if tickets else None
-
-
 # --- what a row shows -----------------------------------------------------------------------
 
 
@@ -281,15 +100,6 @@ class TicketRow:
     sla: SlaState | None
     level: int
     level_role: str
-
-
-def sla_state(ticket: Ticket, now: datetime) -> SlaState | None:
-    if ticket.breached_at is not None:
-        return SlaState.BREACHED
-    deadline = next_deadline(ticket)
-    if ticket.status.is_open and deadline is not None and deadline <= risk_horizon(now):
-        return SlaState.AT_RISK
-    return None
 
 
 def ticket_row(ticket: Ticket, now: datetime) -> TicketRow:
@@ -313,21 +123,6 @@ def ticket_row(ticket: Ticket, now: datetime) -> TicketRow:
 # --- the list page --------------------------------------------------------------------------
 
 
-def filter_args() -> dict[str, Any]:
-    return {name: value for name, value in request.args.items() if value and name not in PAGE_ARGS}
-
-
-def page_links(page: TicketPage | None) -> dict[str, str | None]:
-    kept = filter_args()
-    paged = any(request.args.get(name) for name in PAGE_ARGS)
-    newer, older = (page.newer, page.older) if page else (None, None)
-    return {
-        "newer_url": url_for("console.tickets", **kept, newer=newer) if newer else None,
-        "older_url": url_for("console.tickets", **kept, older=older) if older else None,
-        "newest_url": url_for("console.tickets", **kept) if paged else None,
-    }
-
-
 def choices() -> dict[str, Any]:
     return {
         "kind_choices": labels.TICKET_KINDS,
@@ -343,7 +138,9 @@ def complaint_levels() -> Mapping[int, str]:
     return service_levels().complaint_levels
 
 
-def render_tickets(rows: Sequence[TicketRow], page: TicketPage | None, problem: str = "") -> str:
+def render_tickets(
+    rows: Sequence[TicketRow], page: KeysetPage[Ticket] | None, problem: str = ""
+) -> str:
     return render_template(
         "console_tickets.html",
         rows=rows,
@@ -352,13 +149,9 @@ def render_tickets(rows: Sequence[TicketRow], page: TicketPage | None, problem: 
         sla_labels=SLA_LABELS,
         priority_labels=PRIORITY_LABELS,
         **choices(),
-        **page_links(page),
+        **page_links("console.tickets", page),
         **display_helpers(services().settings.timezone),
     )
-
-
-def optional_cursor(raw: str | None) -> Cursor | None:
-    return decode_cursor(raw) if raw else None
 
 
 @console.get("/tickets")
@@ -368,12 +161,12 @@ def tickets() -> ResponseReturnValue:
     now = found.clock.now()
     try:
         filters = TicketListFilters.from_args(request.args, found.settings.timezone)
-        older, newer = (optional_cursor(request.args.get(name)) for name in PAGE_ARGS)
+        older, newer = page_asked()
     except FilterError as problem:
         return render_tickets([], None, str(problem)), 400
     with found.db.reader() as session:
         page = ticket_page(session, filters, now, older, newer)
-        rows = [ticket_row(ticket, now) for ticket in page.tickets]
+        rows = [ticket_row(ticket, now) for ticket in page.rows]
     return render_tickets(rows, page)
 
 
