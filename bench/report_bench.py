@@ -1,6 +1,6 @@
 """How long the monthly report and its KPI queries take on a big call log.
 
-    cd /work/main && .venv/bin/python -m bench.report_bench                  # 20 000 calls, SQLite
+    .venv/bin/python -m bench.report_bench                  # 20 000 calls, SQLite
     BENCH_POSTGRES_URL=postgresql+psycopg://user@host/scratch \\
         .venv/bin/python -m bench.report_bench --calls 1000000                # the real run
 

@@ -1,6 +1,6 @@
 """Load benchmark of the voice webhooks under gunicorn, side by side with a floor app.
 
-    cd /work/main && .venv/bin/python -m bench.voice_bench [--duration 10] [--connections 50]
+    .venv/bin/python -m bench.voice_bench [--duration 10] [--connections 50]
 
 For each gunicorn configuration it starts, one server at a time on a free
 127.0.0.1 port:

@@ -24,6 +24,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def in_models(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic's `include_object`: compare everything but the trigram search indexes that
+    migration 0006 creates on PostgreSQL only (their names end in `_trgm`)."""
+    return not (type_ == "index" and reflected and (name or "").endswith("_trgm"))
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from ivr.db import in_models
 from ivr.models import Base
 
 config = context.config
@@ -23,6 +24,7 @@ def run_online() -> None:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
+            include_object=in_models,
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():

@@ -118,7 +118,7 @@ def test_a_quiet_hotline_shows_every_queue_empty(supervisor: FlaskClient) -> Non
         0,
         0,
     ]
-    assert 'src="/static/console.js"' in html
+    assert 'src="/static/live.js"' in html
     assert 'data-live-url="/console/board/live"' in html
 
 

@@ -231,11 +231,14 @@ def test_the_live_fragment_is_the_changing_part_alone(
     assert waiting_sids(fragment) == ["CA720"]
     assert 'id="take-next"' in fragment
     page = desk_page(client)
-    assert '<div id="live" data-live-url="/desk/live" aria-live="polite">' in page
-    assert '<script src="/static/desk.js" defer></script>' in page
+    assert (
+        '<div id="live" data-live-url="/desk/live" data-refresh-ms="3000" aria-live="polite">'
+        in page
+    )
+    assert '<script src="/static/live.js" defer></script>' in page
     assert "<style" not in page
     assert " style=" not in page
-    with client.get("/static/desk.js") as script:
+    with client.get("/static/live.js") as script:
         assert script.status_code == 200
 
 

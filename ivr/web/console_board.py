@@ -1,7 +1,7 @@
 """The console's live board (实时看板): calls on the line now, each queue's length and longest
 wait, what the staff are doing, callbacks falling due and tickets about to miss their deadline.
 
-The page polls /console/board/live for a fresh copy of its changing part (ivr/static/console.js),
+The page polls /console/board/live for a fresh copy of its changing part (ivr/static/live.js),
 as the agent desk does; without JavaScript a reload shows the same. Numbers are masked.
 """
 

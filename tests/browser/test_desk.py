@@ -47,7 +47,7 @@ from worker.queues import OUTBOUND_QUEUE
 
 RunJobs = Callable[[], int]
 
-# desk.js fetches a fresh list every 3 s: a change shows within one round, given some slack.
+# live.js fetches a fresh list every 3 s: a change shows within one round, given some slack.
 NEXT_ROUND_MS = 10_000
 RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE" + "1" * 32
 TRANSCRIPTION = "请尽快回电，关于停车位的事。"

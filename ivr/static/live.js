@@ -1,20 +1,24 @@
-// The console's live board: swap in a fresh copy of its changing part every few seconds,
-// and tick the waiting times in between. Without JavaScript the page still works: reload it.
+// The live part of a staff page (the agent desk, the console's board): swap in a fresh copy
+// every few seconds, and tick the waiting times in between. Without JavaScript the page
+// still works: reload it. The page names its live part with data-live-url (the fragment to
+// fetch) and data-refresh-ms, and its "reload to refresh" note with data-no-script.
 (function () {
   "use strict";
 
   var TICK_MS = 1000;
+  var MAX_HELD_REFRESHES = 10; // never hold back a refresh for longer than ~30 s
 
-  var live = document.getElementById("board-live");
+  var live = document.querySelector("[data-live-url]");
   if (!live) {
     return;
   }
   var url = live.getAttribute("data-live-url");
   var refreshMs = parseInt(live.getAttribute("data-refresh-ms"), 10) || 3000;
   var offsetMs = 0; // the server's clock minus this browser's
+  var held = 0;
   var fetching = false;
 
-  var note = document.getElementById("board-no-script");
+  var note = document.querySelector("[data-no-script]");
   if (note) {
     note.hidden = true;
   }
@@ -44,8 +48,35 @@
     }
   }
 
+  // Someone using the keyboard inside the live part would lose their place if it were replaced.
+  function inUse() {
+    var active = document.activeElement;
+    return active && active !== document.body && live.contains(active);
+  }
+
+  // Past calls a person opened stay open across refreshes.
+  function openDetails() {
+    var open = [];
+    var found = live.querySelectorAll("[data-call-sid] details[open]");
+    for (var i = 0; i < found.length; i += 1) {
+      open.push(found[i].closest("[data-call-sid]").getAttribute("data-call-sid"));
+    }
+    return open;
+  }
+
+  function reopen(sids) {
+    sids.forEach(function (sid) {
+      var row = live.querySelector('[data-call-sid="' + sid + '"] details');
+      if (row) {
+        row.open = true;
+      }
+    });
+  }
+
   function swapIn(html) {
+    var open = openDetails();
     live.innerHTML = html;
+    reopen(open);
     live.classList.remove("stale");
     readServerClock();
     tick();
@@ -56,6 +87,11 @@
     if (document.hidden || fetching) {
       return;
     }
+    if (inUse() && held < MAX_HELD_REFRESHES) {
+      held += 1;
+      return;
+    }
+    held = 0;
     fetching = true;
     fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (response) {
@@ -64,7 +100,7 @@
           return null;
         }
         if (!response.ok) {
-          throw new Error("board refresh: HTTP " + response.status);
+          throw new Error("refresh: HTTP " + response.status);
         }
         return response.text();
       })
