@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, or_, select, union_all
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ivr.db import Database
@@ -25,6 +25,8 @@ from ivr.query_params import (
     FilterError,
     Keyset,
     enum_value,
+    later_than,
+    older_than,
     period,
     phone_condition,
     row_id,
@@ -81,6 +83,10 @@ class CallLogFilters:
         )
 
     def conditions(self) -> list[ColumnElement[bool]]:
+        found = [text_condition(self.text)] if self.text else []
+        return self.conditions_but_text() + found
+
+    def conditions_but_text(self) -> list[ColumnElement[bool]]:
         wanted: list[ColumnElement[bool] | None] = [
             Call.started_at >= self.since if self.since else None,
             Call.started_at < self.until if self.until else None,
@@ -91,7 +97,6 @@ class CallLogFilters:
             phone_condition(Call.caller_number, self.caller) if self.caller else None,
             Call.agent_id == self.agent_id if self.agent_id is not None else None,
             breached_condition(self.breached) if self.breached is not None else None,
-            text_condition(self.text) if self.text else None,
         ]
         return [condition for condition in wanted if condition is not None]
 
@@ -129,16 +134,20 @@ def breached_condition(breached: bool) -> ColumnElement[bool]:
     return Call.call_sid.in_(breaching) if breached else Call.call_sid.not_in(breaching)
 
 
-def text_condition(text: str) -> ColumnElement[bool]:
-    """Case-insensitive, anywhere in: the call's content (every choice and every sentence
-    the caller said, as the call-log worker writes it from the speech events), Twilio's
-    transcriptions of recorded descriptions (kept on the ticket), and agents' wrap-up notes.
-    The subqueries are not correlated, so each runs once per search, not once per call."""
+def text_places(text: str) -> list[ColumnElement[bool]]:
+    """Where a search looks, case-insensitive and anywhere in: the call's content (every
+    choice and every sentence the caller said, as the call-log worker writes it from the
+    speech events), Twilio's transcriptions of recorded descriptions (kept on the ticket),
+    and agents' wrap-up notes. The subqueries are not correlated: each runs once per search."""
     transcribed = select(Ticket.call_sid).where(
         Ticket.call_sid.is_not(None), found_in(Ticket.transcription, text)
     )
     noted = select(WrapUp.call_sid).where(found_in(WrapUp.notes, text))
-    return found_in(Call.content, text) | Call.call_sid.in_(transcribed) | Call.call_sid.in_(noted)
+    return [found_in(Call.content, text), Call.call_sid.in_(transcribed), Call.call_sid.in_(noted)]
+
+
+def text_condition(text: str) -> ColumnElement[bool]:
+    return or_(*text_places(text))
 
 
 def found_in(column: InstrumentedAttribute[Any], text: str) -> ColumnElement[bool]:
@@ -174,8 +183,37 @@ def call_page(
     size: int = PAGE_SIZE,
 ) -> CallPage:
     """One page, newest first: the first page, or the one `older` or `newer` than a cursor."""
-    page = CALLS_BY_START.page(session, filters.query(), size, older, newer)
+    query = searched(filters, size, older, newer) if filters.text else filters.query()
+    page = CALLS_BY_START.page(session, query, size, older, newer)
     return CallPage(page.rows, page.newer, page.older)
+
+
+def searched(
+    filters: CallLogFilters, size: int, older: Cursor | None, newer: Cursor | None
+) -> Select[Call]:
+    """A search's page, one place at a time: PostgreSQL cannot use the trigram index on
+    `content` inside an OR with the notes and transcriptions, and would test every call
+    in the log for a rare word. So each place gives its own first page (its own index, cut
+    at one page past the cursor, in the page's direction), and the page is taken from
+    their union: the calls it holds are the same, read from at most three pages."""
+    others = filters.conditions_but_text()
+    candidates = [
+        _page_of_ids(select(Call.id).where(*others, place), size, older, newer).subquery()
+        for place in text_places(filters.text)
+    ]
+    ids = union_all(*(select(candidate.c.id) for candidate in candidates))
+    return select(Call).where(Call.id.in_(ids))
+
+
+def _page_of_ids(
+    query: Select[int], size: int, older: Cursor | None, newer: Cursor | None
+) -> Select[int]:
+    if newer is not None:
+        soonest = query.where(later_than(newer, Call.started_at, Call.id))
+        return soonest.order_by(Call.started_at, Call.id).limit(size + 1)
+    if older is not None:
+        query = query.where(older_than(older, Call.started_at, Call.id))
+    return query.order_by(Call.started_at.desc(), Call.id.desc()).limit(size + 1)
 
 
 def calls_in_batches(

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from ivr.app import services
 from ivr.calllog import record_events
@@ -378,6 +378,41 @@ def test_pages_keep_the_filters(supervisor: FlaskClient, many_calls: list[str]) 
     second = supervisor.get(older).get_data(as_text=True)
     assert listed(second) == many_calls[50:100]
     assert link(second, "page-newest") == "/console/calls?from=2026-11-20&to=2026-11-20"
+
+
+def test_a_search_pages_through_every_place_it_looks_each_call_once(
+    supervisor: FlaskClient, many_calls: list[str], app: Flask
+) -> None:
+    """Each place a search looks (what was said, agents' notes) is read a page at a time and
+    merged: the pages still hold every match once, in order, both ways."""
+    said = {sid(n) for n in range(120) if n % 2 == 0}
+    noted = {sid(n) for n in range(120) if n % 3 == 0}  # some were also said: listed once
+    with app.app_context(), services().db.session() as session:
+        session.execute(
+            update(Call).where(Call.call_sid.in_(said)).values(content="厨房燃气表异响")
+        )
+        session.execute(
+            insert(WrapUp),
+            [
+                {
+                    "call_sid": call_sid,
+                    "disposition": Disposition.RESOLVED,
+                    "notes": "上门检查燃气表异响",
+                    "created_at": DAY,
+                    "updated_at": DAY,
+                }
+                for call_sid in noted
+            ],
+        )
+    matching = [call_sid for call_sid in many_calls if call_sid in said | noted]
+
+    pages = list(walk_pages(supervisor, "/console/calls?q=燃气表异响", "older", listed))
+
+    assert [len(page) for page in pages] == [50, 30]
+    assert [call_sid for page in pages for call_sid in page] == matching
+    last = link(supervisor.get("/console/calls?q=燃气表异响").get_data(as_text=True), "page-older")
+    back = list(walk_pages(supervisor, last or "", "newer", listed))
+    assert back == list(reversed(pages))
 
 
 # --- CSV ------------------------------------------------------------------------------------
