@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from ivr.verbs import Play, Say, Speech
+
 # Placeholders a prompt may use; the values come from settings at start-up.
 KNOWN_PLACEHOLDERS = frozenset(
     {
@@ -64,6 +66,15 @@ class Catalogue:
     def render(self, key: str, values: Mapping[str, str]) -> Prompt:
         prompt = self.prompts[key]
         return Prompt(prompt.text.format_map(values), prompt.audio)
+
+    def speech(self, key: str, values: Mapping[str, str]) -> list[Speech]:
+        """The prompt as the caller hears it: its recording where it has one (served from
+        /media/prompts/ unless it is a full URL), else Twilio's voice for this locale."""
+        prompt = self.render(key, values)
+        if prompt.audio:
+            audio = prompt.audio
+            return [Play(audio if audio.startswith("https://") else f"/media/prompts/{audio}")]
+        return [Say(prompt.text, self.voice.say_voice, self.voice.say_language)]
 
 
 def placeholders(text: str) -> set[str]:

@@ -27,7 +27,7 @@ from ivr.flows.speech import clean_digits
 from ivr.prompts import Catalogue
 from ivr.ticket_numbers import spoken_digits
 from ivr.twiml import render
-from ivr.verbs import Dial, Gather, Hangup, Play, Redirect, Say, Speech, Verb
+from ivr.verbs import Dial, Gather, Hangup, Redirect, Speech, Verb
 from ivr.voice import _call_sid, _log_events, twiml, voice
 
 __all__ = ["voice"]
@@ -286,9 +286,4 @@ def _word(locale: str, key: str, **extra: str) -> str:
 
 
 def _speak(locale: str, key: str, **extra: str) -> list[Speech]:
-    catalogue = _catalogue(locale)
-    prompt = catalogue.render(key, _values(extra))
-    if prompt.audio:
-        audio = prompt.audio
-        return [Play(audio if audio.startswith("https://") else f"/media/prompts/{audio}")]
-    return [Say(prompt.text, catalogue.voice.say_voice, catalogue.voice.say_language)]
+    return _catalogue(locale).speech(key, _values(extra))

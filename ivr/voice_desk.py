@@ -19,7 +19,7 @@ from ivr.events import CallEvent, EventKind
 from ivr.flows.engine import CallState
 from ivr.models import CallStatus
 from ivr.twiml import render
-from ivr.verbs import Dial, Enqueue, Hangup, Play, Say, Verb
+from ivr.verbs import Dial, Enqueue, Hangup, Speech
 from ivr.voice import _call_sid, _log_events, twiml, voice
 
 __all__ = ["voice"]
@@ -117,15 +117,6 @@ def _enqueue_again(bridge: Bridge) -> Enqueue:
     )
 
 
-def _speak(locale: str, key: str) -> list[Verb]:
+def _speak(locale: str, key: str) -> list[Speech]:
     engine = services().engine
-    catalogue = engine.catalogues[locale]
-    prompt = catalogue.render(key, engine.values)
-    if prompt.audio:
-        url = (
-            prompt.audio
-            if prompt.audio.startswith("https://")
-            else f"/media/prompts/{prompt.audio}"
-        )
-        return [Play(url)]
-    return [Say(prompt.text, catalogue.voice.say_voice, catalogue.voice.say_language)]
+    return engine.catalogues[locale].speech(key, engine.values)

@@ -30,10 +30,8 @@ from ivr.verbs import (
     Hangup,
     Leave,
     Pause,
-    Play,
     Record,
     Redirect,
-    Say,
     Speech,
     Verb,
 )
@@ -784,16 +782,7 @@ class FlowEngine:
         return prompt.text.format_map(self._prompt_values(state, extra)) if prompt else ""
 
     def _speak(self, state: CallState, key: str, **extra: str) -> list[Speech]:
-        catalogue = self.catalogues[state.locale]
-        prompt = catalogue.render(key, self._prompt_values(state, extra))
-        if prompt.audio:
-            url = (
-                prompt.audio
-                if prompt.audio.startswith("https://")
-                else f"/media/prompts/{prompt.audio}"
-            )
-            return [Play(url)]
-        return [Say(prompt.text, catalogue.voice.say_voice, catalogue.voice.say_language)]
+        return self.catalogues[state.locale].speech(key, self._prompt_values(state, extra))
 
     def _event(
         self, call: Caller, state: CallState, what: EventKind, /, **detail: Any

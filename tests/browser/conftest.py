@@ -137,6 +137,17 @@ def page(
     browser: Browser, live_server: str, page_log: PageLog, request: pytest.FixtureRequest
 ) -> Iterator[Page]:
     """A fresh browser context per test, its paths relative to the live server."""
+    yield from watched_page(browser, live_server, page_log, request.node)
+    # Whatever the test checked, no page may leak a request or throw.
+    assert page_log.outside_requests() == []
+    assert page_log.page_errors == []
+
+
+def watched_page(
+    browser: Browser, live_server: str, page_log: PageLog, node: pytest.Item, label: str = ""
+) -> Iterator[Page]:
+    """A page in a context of its own (its own sign-in), every request and error noted in
+    `page_log`, and a screenshot when the test is done."""
     context = browser.new_context(base_url=live_server, locale="zh-CN")
     opened = context.new_page()
     opened.on("console", page_log.on_console)
@@ -144,12 +155,9 @@ def page(
     opened.on("pageerror", page_log.on_page_error)
     yield opened
     try:
-        save_screenshot(opened, request.node)
+        save_screenshot(opened, node, label)
     finally:
         context.close()
-    # Whatever the test checked, no page may leak a request or throw.
-    assert page_log.outside_requests() == []
-    assert page_log.page_errors == []
 
 
 def save_screenshot(page: Page, node: pytest.Item, label: str = "") -> Path:

@@ -27,7 +27,7 @@ from tests.browser.conftest import (
     Screenshot,
     SignIn,
     fill_login,
-    save_screenshot,
+    watched_page,
 )
 from tests.call_walk import Walk
 from tests.records import stored
@@ -72,16 +72,7 @@ def colleague_page(
     browser: Browser, live_server: str, page_log: PageLog, request: pytest.FixtureRequest
 ) -> Iterator[Page]:
     """A second agent's browser: a context (and sign-in) of its own, watched like `page`."""
-    context = browser.new_context(base_url=live_server, locale="zh-CN")
-    opened = context.new_page()
-    opened.on("console", page_log.on_console)
-    opened.on("request", page_log.on_request)
-    opened.on("pageerror", page_log.on_page_error)
-    yield opened
-    try:
-        save_screenshot(opened, request.node, "colleague")
-    finally:
-        context.close()
+    yield from watched_page(browser, live_server, page_log, request.node, "colleague")
 
 
 def waiting_rows(page: Page) -> Locator:
