@@ -73,6 +73,8 @@ def test_a_changed_availability_persists_after_a_reload(
     availability_choice(page, Availability.BUSY).check()
     with page.expect_response(lambda response: response.request.method == "POST"):
         availability_save_button(page).click()
+    # The save redirects back to the desk: reload only once that page has arrived.
+    expect(page.locator("p.notice")).to_contain_text("状态已保存")
     page.reload()
 
     expect(availability_choice(page, Availability.BUSY)).to_be_checked()
