@@ -57,11 +57,7 @@ CSV_BATCH = 5000
 # The desk's words for categories, outcomes and tickets, plus what only a report meets.
 CATEGORIES: Mapping[str, Label] = {**labels.CATEGORIES, "": ("未分类", "Unclassified")}
 OUTCOMES: Mapping[str, Label] = {**labels.OUTCOMES, "": ("进行中", "In progress")}
-RATINGS: Mapping[int, Label] = {
-    1: ("满意", "Satisfied"),
-    2: ("一般", "Average"),
-    3: ("不满意", "Dissatisfied"),
-}
+RATINGS = labels.RATINGS
 DIRECTIONS = {"inbound": "呼入", "outbound": "呼出"}
 CALL_STATUSES = {
     "queued": "排队",

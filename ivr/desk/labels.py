@@ -32,6 +32,11 @@ OUTCOMES: Mapping[str, Label] = {
     "abandoned": ("放弃", "Abandoned"),
     "failed": ("未接通", "Failed"),
 }
+RATINGS: Mapping[int, Label] = {  # R9: the caller's rating, 1 to 3
+    1: ("满意", "Satisfied"),
+    2: ("一般", "Average"),
+    3: ("不满意", "Dissatisfied"),
+}
 DISPOSITIONS: Mapping[str, Label] = {
     "resolved": ("已解决", "Resolved"),
     "repair_order": ("生成报修单", "Repair order"),

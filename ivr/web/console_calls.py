@@ -37,6 +37,7 @@ from ivr.calllog_query import (
     call_page,
     calls_in_batches,
 )
+from ivr.desk import labels
 from ivr.models import (
     AuditAction,
     AuditEntry,
@@ -79,11 +80,7 @@ DIRECTION_LABELS: dict[CallDirection, Label] = {
     CallDirection.INBOUND: ("呼入", "Inbound"),
     CallDirection.OUTBOUND: ("呼出", "Outbound"),
 }
-SATISFACTION_LABELS: dict[int, Label] = {
-    1: ("满意", "Satisfied"),
-    2: ("一般", "Average"),
-    3: ("不满意", "Dissatisfied"),
-}
+SATISFACTION_LABELS = labels.RATINGS
 LABELS = {
     "category_labels": CATEGORY_LABELS,
     "outcome_labels": OUTCOME_LABELS,
