@@ -20,6 +20,7 @@ from ivr.events import EventSink
 from ivr.flows import default_flow_path, load_flow, validate_flow
 from ivr.flows.engine import FlowEngine
 from ivr.prompts import load_catalogues
+from ivr.readiness import check_readiness
 from ivr.redis_link import EmbeddedRedis, connect
 from ivr.sink import CallLogSink, start_spool_replayer
 from ivr.spool import Spool
@@ -137,11 +138,21 @@ def _register(app: Flask) -> None:
     # Twilio signs its webhooks and the API takes a bearer token: no CSRF tokens there.
     register_web(app, app.extensions["ivr"].settings, exempt=(voice, api))
     app.add_url_rule("/healthz", "healthz", healthz)
+    app.add_url_rule("/readyz", "readyz", readyz)
     app.add_url_rule("/media/prompts/<path:name>", "prompt_audio", prompt_audio)
 
 
 def healthz() -> ResponseReturnValue:
     return jsonify(status="ok")
+
+
+def readyz() -> ResponseReturnValue:
+    found = services()
+    spool = (
+        found.sink.spool if isinstance(found.sink, CallLogSink) else Spool(found.settings.spool_dir)
+    )
+    readiness = check_readiness(found.redis, spool)
+    return jsonify(readiness.as_json()), 200 if readiness.ready else 503
 
 
 def prompt_audio(name: str) -> ResponseReturnValue:

@@ -30,12 +30,25 @@ def main() -> None:
     envvar="PORT",
     help="HTTP port for Twilio and the API.",
 )
-@click.option("--workers", default=0, help="Web worker processes (default: 2 x cores + 1).")
-def run(port: int, workers: int) -> None:
-    """Run the whole hotline: web, worker and scheduler (embedded Redis if REDIS_URL is unset)."""
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="RQ worker processes (the call log, SMS, callbacks and sweeps).",
+)
+@click.option(
+    "--web-workers",
+    default=0,
+    type=click.IntRange(0, 256),
+    help="Web processes under gunicorn (default: 2 x cores + 1).",
+)
+def run(port: int, workers: int, web_workers: int) -> None:
+    """Run the whole hotline under a supervisor: web, workers, scheduler and cron
+    (and an embedded Redis if REDIS_URL is unset). A child that dies is restarted."""
     from ivr.runner import run_hotline
 
-    sys.exit(run_hotline(port, workers or default_web_workers()))
+    sys.exit(run_hotline(port, web_workers or default_web_workers(), workers))
 
 
 def default_web_workers() -> int:
@@ -58,16 +71,29 @@ def web(port: int, host: str, workers: int, access_log: bool) -> None:
     args = ["gunicorn", "--bind", f"{host}:{port}", "--workers", str(count)]
     if access_log:
         args += ["--access-logfile", "-"]
-    # Replace this process, so signals from honcho or systemd reach gunicorn directly.
+    # Replace this process, so signals from supervisord or systemd reach gunicorn directly.
     os.execvp(sys.executable, [sys.executable, "-m", *args, "ivr.wsgi:app"])  # noqa: S606
 
 
 @main.command()
-def worker() -> None:
-    """Run an RQ worker with its scheduler (the Procfile's `worker`)."""
+@click.option(
+    "--with-scheduler/--no-scheduler",
+    default=False,
+    help="Also run RQ's scheduler in a child (only where `ivr scheduler` does not run).",
+)
+def worker(with_scheduler: bool) -> None:
+    """Run an RQ worker (the Procfile's `worker`; run as many as the load needs)."""
     from ivr.worker_process import run_worker
 
-    run_worker()
+    run_worker(with_scheduler=with_scheduler)
+
+
+@main.command()
+def scheduler() -> None:
+    """Move due retries and delayed jobs onto their queues (the Procfile's `scheduler`)."""
+    from ivr.worker_process import run_scheduler
+
+    run_scheduler()
 
 
 @main.command()

@@ -1,12 +1,25 @@
-"""The worker processes: `ivr worker` (an RQ worker with its scheduler) and `ivr cron`."""
+"""The worker processes: `ivr worker`, `ivr scheduler` and `ivr cron`.
+
+Each of them outlives a Redis outage of any length: at start it waits for Redis, and
+when Redis goes away it says so once, waits with a capped backoff and carries on. A
+process that dies anyway is restarted by its supervisor (`ivr run`, or systemd).
+"""
 
 from __future__ import annotations
 
+import logging
+import time as wall
+from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, date, datetime, time
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.cron import CronScheduler
+from rq.scheduler import RQScheduler
 
 from ivr.app import create_app, services
 from ivr.redis_link import connect_patient
@@ -19,6 +32,8 @@ from worker.jobs import (
 from worker.queues import ALL_QUEUES, TICKETS_JOB, TICKETS_QUEUE
 from worker.runtime import HotlineWorker, job_app, use_app
 
+log = logging.getLogger("ivr.worker")
+
 SWEEP_EVERY_S = 60  # escalations and deadline flags are never more than a minute late
 PURGE_AT = time(3, 30)  # hotline time: the quietest hour for the retention purge
 # The monthly report is checked hourly rather than at one cron instant: RQ's cron reads UTC,
@@ -26,15 +41,54 @@ PURGE_AT = time(3, 30)  # hotline time: the quietest hour for the retention purg
 # still builds it. A report already built is left alone, so the checks cost a stat call.
 REPORT_CHECK_CRON = "0 * * * *"
 REPORT_JOB_TIMEOUT_S = 1800
+# Workers announce themselves every WORKER_TTL_S / 2, so /readyz sees a dead one within a
+# minute; abandoned jobs are handed back to the queue at each maintenance.
+WORKER_TTL_S = 30
+MAINTENANCE_EVERY_S = 30
+SCHEDULER_TICK_S = 1.0
+REDIS_WAIT_CAP_S = 5.0
+
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+T = TypeVar("T")
 
 
-def _connection() -> Redis:
+def redis_url() -> str:
     app = create_app()
     use_app(app)
     with app.app_context():
         settings = services().settings
-        url = settings.redis_url or services().embedded_redis.url  # type: ignore[union-attr]
-    return connect_patient(url)
+        return settings.redis_url or services().embedded_redis.url  # type: ignore[union-attr]
+
+
+def wait_for_redis(
+    connection: Redis, who: str, sleep: Callable[[float], None] = wall.sleep
+) -> None:
+    """Block until Redis answers: a process started during an outage waits rather than dies."""
+    delay = 0.5
+    said = False
+    while True:
+        try:
+            connection.ping()
+        except REDIS_DOWN as error:
+            if not said:
+                log.warning("%s: Redis is not answering (%s); waiting for it", who, error)
+                said = True
+            sleep(delay)
+            delay = min(delay * 2, REDIS_WAIT_CAP_S)
+            continue
+        if said:
+            log.info("%s: Redis is back", who)
+        return
+
+
+def through_outages(who: str, connection: Redis, run: Callable[[], T]) -> T:
+    """Run `run` until it returns; whenever Redis drops, wait for it and run it again."""
+    while True:
+        wait_for_redis(connection, who)
+        try:
+            return run()
+        except REDIS_DOWN as error:
+            log.warning("%s: lost Redis (%s); resuming once it is back", who, error)
 
 
 def daily_cron(at: time, zone: ZoneInfo, day: date) -> str:
@@ -51,15 +105,67 @@ def _purge_cron() -> str:
         return daily_cron(PURGE_AT, found.settings.timezone, found.clock.now().date())
 
 
-def run_worker(burst: bool = False) -> bool:
-    connection = _connection()
-    worker = HotlineWorker(list(ALL_QUEUES), connection=connection)
-    return bool(worker.work(burst=burst, with_scheduler=True))
+def hotline_worker(connection: Redis) -> HotlineWorker:
+    return HotlineWorker(
+        list(ALL_QUEUES),
+        connection=connection,
+        worker_ttl=WORKER_TTL_S,
+        maintenance_interval=MAINTENANCE_EVERY_S,
+    )
 
 
-def run_cron() -> None:
+def run_worker(burst: bool = False, with_scheduler: bool = True) -> bool:
+    """An RQ worker. RQ itself rides out Redis drops while it waits for jobs; anything
+    else that loses Redis ends this worker, and a fresh one takes its place."""
+    connection = connect_patient(redis_url())
+    wait_for_redis(connection, "worker")
+    worker = hotline_worker(connection)
+    return bool(worker.work(burst=burst, with_scheduler=with_scheduler))
+
+
+class Scheduler:
+    """Moves due retries and delayed jobs onto their queues, once a second.
+
+    RQ's own scheduler runs as a child of a worker and is only restarted at the worker's
+    maintenance, so a Redis blip used to stop retries for ten minutes. This one is its own
+    process and treats a lost connection as a pause."""
+
+    def __init__(self, connection: Redis) -> None:
+        self.scheduler = RQScheduler(list(ALL_QUEUES), connection=connection)
+
+    def tick(self) -> None:
+        if self.scheduler.should_reacquire_locks:
+            self.scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+        self.scheduler.heartbeat()  # type: ignore[no-untyped-call]
+        self.scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+
+    def run(self, ticks: int | None = None, sleep: Callable[[float], None] = wall.sleep) -> None:
+        self.scheduler._install_signal_handlers()  # type: ignore[no-untyped-call]
+        self.scheduler.register_birth()
+        done = 0
+        while not self.scheduler._stop_requested and (ticks is None or done < ticks):
+            try:
+                self.tick()
+            except REDIS_DOWN as error:
+                log.warning("scheduler: lost Redis (%s); waiting for it", error)
+                wait_for_redis(self.scheduler.connection, "scheduler", sleep)
+                continue
+            done += 1
+            sleep(SCHEDULER_TICK_S)
+        if self.scheduler._stop_requested:
+            with suppress(*REDIS_DOWN):  # the locks expire by themselves if Redis is away
+                self.scheduler.stop()  # type: ignore[no-untyped-call]
+
+
+def run_scheduler() -> None:
+    connection = connect_patient(redis_url())
+    wait_for_redis(connection, "scheduler")
+    Scheduler(connection).run()
+
+
+def hotline_cron(connection: Redis) -> CronScheduler:
     """Enqueue the periodic jobs (RQ's cron scheduler); the workers run them."""
-    scheduler = CronScheduler(_connection(), name="hotline-cron")
+    scheduler = CronScheduler(connection, name="hotline-cron")
     scheduler.register(
         sweep_deadlines,
         TICKETS_QUEUE,
@@ -89,4 +195,11 @@ def run_cron() -> None:
         job_timeout=REPORT_JOB_TIMEOUT_S,
         result_ttl=0,
     )
-    scheduler.start()  # type: ignore[no-untyped-call]
+    return scheduler
+
+
+def run_cron() -> None:
+    """RQ's cron stops at the first Redis error; a fresh one is started once Redis is back.
+    An interval job may then run one tick early, which the sweeps allow."""
+    connection = connect_patient(redis_url())
+    through_outages("cron", connection, lambda: hotline_cron(connection).start())  # type: ignore[no-untyped-call]

@@ -44,9 +44,7 @@ def wait_for(check: Callable[[], T | None], seconds: float, what: str) -> T:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture
-def hotline(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
+def hotline_env(tmp_path: Path) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -54,10 +52,19 @@ def hotline(tmp_path: Path) -> Iterator[str]:
     }
     env.update(IVR_DATA_DIR=str(tmp_path / "var"), TWILIO_AUTH_TOKEN=TOKEN, IVR_API_TOKEN=API_TOKEN)
     env["BUSINESS_HOURS"] = "00:00-23:59"  # the real clock runs here: keep the office open
-    ivr = Path(sys.executable).with_name("ivr")
+    return env
+
+
+IVR = Path(sys.executable).with_name("ivr")
+
+
+@pytest.fixture
+def hotline(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = hotline_env(tmp_path)
     log = (tmp_path / "run.log").open("w")
     process = subprocess.Popen(
-        [str(ivr), "run", "--port", str(port), "--workers", "2"],
+        [str(IVR), "run", "--port", str(port), "--workers", "2", "--web-workers", "2"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -110,3 +117,69 @@ def test_ivr_run_answers_and_logs_a_call(hotline: str) -> None:
 
     call = wait_for(logged, 30, "the worker to write the call log")
     assert (call["outcome"], call["queue"], call["duration_s"]) == ("transferred", "general", 21)
+
+
+def session_processes(session: int, marker: str) -> list[int]:
+    """Processes of this hotline (its session) whose command line holds `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[3]) == session and marker in command:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def ready(base: str) -> dict[str, Any] | None:
+    response = requests.get(f"{base}/readyz", timeout=2)
+    body: dict[str, Any] = response.json()
+    return body if response.status_code == 200 else None
+
+
+def all_workers(base: str, count: int) -> dict[str, Any] | None:
+    body = ready(base)
+    return body if body and body["checks"]["workers"] == count else None
+
+
+def test_ivr_run_replaces_killed_children_and_refuses_a_second_run(
+    hotline: str, tmp_path: Path
+) -> None:
+    both = wait_for(lambda: all_workers(hotline, 2), 60, "/readyz to see both workers")
+    assert both["problems"] == []
+
+    second = subprocess.run(
+        [str(IVR), "run", "--port", str(free_port())],
+        env=hotline_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1
+    assert "is already running from" in second.stderr
+    assert requests.get(f"{hotline}/healthz", timeout=2).ok  # the first is unharmed
+
+    session = os.getsid(session_processes_owner(tmp_path))
+    markers = ("ivr.cli worker", "ivr.cli scheduler", "ivr.cli cron")
+    killed = {pid for marker in markers for pid in session_processes(session, marker)}
+    assert len(killed) == 4
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+
+    def replaced() -> bool | None:
+        now = {pid for marker in markers for pid in session_processes(session, marker)}
+        return True if len(now) == 4 and not now & killed else None
+
+    wait_for(replaced, 30, "supervisord to start new workers, scheduler and cron")
+    wait_for(lambda: all_workers(hotline, 2), 90, "the workers, scheduler and cron to be back")
+    test_ivr_run_answers_and_logs_a_call(hotline)
+
+
+def session_processes_owner(tmp_path: Path) -> int:
+    """The `ivr run` process, from the data folder's lock file."""
+    return int((tmp_path / "var" / "ivr-run.lock").read_text().strip())
