@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from flask import Flask, current_app, jsonify, send_from_directory
 from flask.typing import ResponseReturnValue
 from redis import Redis
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr.clock import Clock, SystemClock
@@ -19,6 +21,7 @@ from ivr.directory import Directory, DirectoryCache, start_directory_refresher
 from ivr.events import EventSink
 from ivr.flows import default_flow_path, load_flow, validate_flow
 from ivr.flows.engine import FlowEngine
+from ivr.number_blocks import database_lease
 from ivr.prompts import load_catalogues
 from ivr.readiness import check_readiness
 from ivr.redis_link import EmbeddedRedis, connect
@@ -43,6 +46,7 @@ class Services:
     fallback_twiml: str
     telephony: Telephony
     embedded_redis: EmbeddedRedis | None = None
+    numbers: TicketNumbers | None = None
     directory: DirectoryCache = field(default_factory=DirectoryCache)
 
 
@@ -71,13 +75,14 @@ def build_services(
     validate_flow(flow, catalogues)
     redis, embedded = _redis(settings)
     directory = DirectoryCache()
-    numbers = TicketNumbers(redis)
+    db = Database(settings.database_url)
+    numbers = TicketNumbers(database_lease(db, clock), redis)
     engine = FlowEngine(flow, catalogues, settings, clock, lookup=directory.lookup, numbers=numbers)
     spool = Spool(settings.spool_dir)
     return Services(
         settings=settings,
         clock=clock,
-        db=Database(settings.database_url),
+        db=db,
         redis=redis,
         sink=sink or CallLogSink(redis, spool, settings.redis_retry_after_s),
         engine=engine,
@@ -86,7 +91,24 @@ def build_services(
         fallback_twiml=render(engine.fallback("/voice/fallback?stage=recorded")),
         telephony=build_telephony(settings, clock, telephony_http),
         embedded_redis=embedded,
+        numbers=numbers,
     )
+
+
+def _lease_ticket_numbers(found: Services, keep_leasing: bool) -> None:
+    """Numbers in hand before the first call; the web processes keep leasing beside it."""
+    numbers = found.numbers
+    assert numbers is not None
+
+    def today() -> date:
+        return found.clock.now().astimezone(found.settings.timezone).date()
+
+    try:
+        numbers.refill(today())
+    except SQLAlchemyError:
+        logging.getLogger(__name__).exception("no ticket numbers leased at start-up")
+    if keep_leasing:
+        numbers.start_refiller(today)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -97,6 +119,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     sink: EventSink | None = options.pop("sink", None)
     telephony_http: TwilioTransport | None = options.pop("telephony_http", None)
     replay_spool: bool = options.pop("replay_spool", False)
+    lease_numbers: bool = options.pop("lease_ticket_numbers", True)
     settings = load_settings().with_overrides(**options)
 
     app = Flask(__name__)
@@ -114,6 +137,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         start_spool_replayer(app.extensions["ivr"].sink)
     if replay_spool:
         start_directory_refresher(app.extensions["ivr"].directory, app.extensions["ivr"].db)
+    if lease_numbers:
+        _lease_ticket_numbers(app.extensions["ivr"], keep_leasing=replay_spool)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -258,7 +258,7 @@ def replay() -> None:
     """Send spooled events to the workers now."""
     from ivr.app import create_app, services
 
-    app = create_app()
+    app = create_app({"lease_ticket_numbers": False})
     with app.app_context():
         sink = services().sink
         count = sink.replay_spool() if hasattr(sink, "replay_spool") else 0

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import click
 
@@ -275,9 +275,7 @@ def run_hotline(port: int, web_workers: int, workers: int) -> int:
         return supervise(plan, env)
 
 
-def _introduce(
-    settings: Settings, plan: RunPlan, demo: ImportReport | None, out: IO[str] | None = None
-) -> None:
+def _introduce(settings: Settings, plan: RunPlan, demo: ImportReport | None) -> None:
     redis = f"embedded ({plan.redis_url})" if plan.embedded_redis else settings.redis_url
     port = plan.port
     click.echo(
@@ -296,8 +294,7 @@ def _introduce(
                 f"http://127.0.0.1:{port}/api/calls",
                 "",
             ]
-        ),
-        file=out,
+        )
     )
 
 

@@ -1,60 +1,155 @@
-"""Short ticket numbers the IVR can read back during the call, without touching SQL.
+"""Short ticket numbers the IVR reads back during the call, without SQL or Redis.
 
-A number is the report's month and day plus a daily sequence (1123007: the 7th
-ticket on 23 November), counted in Redis. A replayed webhook gets the number it
-was given the first time. If Redis is down the number comes from the CallSid in
-the 900s, and the worker settles any clash before the confirmation SMS is sent.
+A number is the month and day plus a sequence of that day (1123007: sequence 7 on
+23 November). Sequences are leased from the database in blocks (ivr.number_blocks) by a
+thread beside the web process, and handed out here from memory, so a number is unique
+whatever happens to Redis, and the number a caller hears is the one stored.
+
+A replayed webhook gets the number it was given the first time: this process remembers
+it, and Redis, when it answers, tells the other processes. If no leased number is at
+hand (the database was away for a while), `for_call` says so and the caller is told the
+number will come by SMS; the worker then numbers the ticket itself.
 """
 
 from __future__ import annotations
 
-import hashlib
-from datetime import datetime, timedelta
+import logging
+import os
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 
 from redis import Redis
 from redis.exceptions import RedisError
 
-KEEP = timedelta(days=3)
-FALLBACK_BASE = 900
+log = logging.getLogger(__name__)
+
+BLOCK_SIZE = 20
+LOW_WATER = 5  # lease the next block while this many are left: a burst never runs dry
+REMEMBER_CALLS = 5000
+REMEMBER_FOR = timedelta(days=3)
+REDIS_REST_S = 2.0
+REFILL_EVERY_S = 2.0
+
+Lease = Callable[[date, int], range]
 
 
-def day_key(day: datetime) -> str:
+def day_key(day: date) -> str:
     return f"{day:%m%d}"
 
 
-def fallback_number(call_sid: str, kind: str, local_day: datetime) -> str:
-    digest = int(hashlib.sha256(f"{call_sid}:{kind}".encode()).hexdigest(), 16)
-    return f"{day_key(local_day)}{FALLBACK_BASE + digest % 100}"
+def number_for(day: date, sequence: int) -> str:
+    return f"{day_key(day)}{sequence:03d}"
+
+
+def holder_name() -> str:
+    return f"{socket.gethostname()[:48]}:{os.getpid()}"
 
 
 class TicketNumbers:
-    def __init__(self, redis: Redis) -> None:
-        self.redis = redis
+    def __init__(self, lease: Lease, redis: Redis | None = None) -> None:
+        self._lease = lease
+        self._redis = redis
+        self._blocks: dict[date, list[range]] = {}
+        self._given: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._lock = threading.Lock()
+        self._wanted = threading.Event()
+        self._redis_rests_until = 0.0
 
-    def for_call(self, call_sid: str, kind: str, local_day: datetime) -> str:
-        """The number of this call's ticket of this kind, the same on every replay."""
-        remembered = f"ticket-number:{call_sid}:{kind}"
+    def for_call(self, call_sid: str, kind: str, local_day: datetime) -> str | None:
+        """This call's number for a ticket of this kind, the same on every replay, or
+        None when no leased number is at hand."""
+        key = (call_sid, kind)
+        with self._lock:
+            known = self._given.get(key)
+        if known is None:
+            known = self._told_elsewhere(key)
+        if known is not None:
+            return known
+        sequence = self._take(local_day.date())
+        if sequence is None:
+            return None
+        number = self._settle(key, number_for(local_day.date(), sequence))
+        with self._lock:
+            self._given[key] = number
+            while len(self._given) > REMEMBER_CALLS:
+                self._given.popitem(last=False)
+        return number
+
+    def available(self, day: date) -> int:
+        with self._lock:
+            return sum(len(block) for block in self._blocks.get(day, []))
+
+    def refill(self, today: date) -> None:
+        """Keep today's and tomorrow's numbers above the low-water mark (SQL: call it
+        from the refill thread or at start-up, never on a webhook)."""
+        for day in (today, today + timedelta(days=1)):
+            if self.available(day) < LOW_WATER:
+                leased = self._lease(day, BLOCK_SIZE)
+                with self._lock:
+                    self._blocks.setdefault(day, []).append(leased)
+        with self._lock:
+            for stale in [day for day in self._blocks if day < today]:
+                del self._blocks[stale]
+
+    def start_refiller(self, today: Callable[[], date]) -> threading.Thread:
+        def loop() -> None:
+            while True:
+                try:
+                    self.refill(today())
+                except Exception:  # a database outage: try again shortly
+                    log.exception("could not lease ticket numbers; retrying")
+                self._wanted.wait(REFILL_EVERY_S)
+                self._wanted.clear()
+
+        thread = threading.Thread(target=loop, name="ticket-numbers", daemon=True)
+        thread.start()
+        return thread
+
+    def _take(self, day: date) -> int | None:
+        with self._lock:
+            blocks = self._blocks.get(day, [])
+            while blocks and not blocks[0]:
+                blocks.pop(0)
+            if not blocks:
+                self._wanted.set()
+                return None
+            sequence = blocks[0][0]
+            blocks[0] = blocks[0][1:]
+            if sum(len(block) for block in blocks) < LOW_WATER:
+                self._wanted.set()
+            return sequence
+
+    def _told_elsewhere(self, key: tuple[str, str]) -> str | None:
+        """The number another process gave this call, if Redis is there to say."""
+        if self._redis is None or time.monotonic() < self._redis_rests_until:
+            return None
         try:
-            known = self.redis.get(remembered)
-            if known:
-                return known.decode() if isinstance(known, bytes) else str(known)
-            number = self._next(local_day)
-            if not self.redis.set(remembered, number, nx=True, ex=KEEP):
-                raw = self.redis.get(remembered)
-                return raw.decode() if isinstance(raw, bytes) else str(raw)
-            return number
+            raw = self._redis.get(_remembered(key))
         except (RedisError, OSError):
-            return fallback_number(call_sid, kind, local_day)
+            self._redis_rests_until = time.monotonic() + REDIS_REST_S
+            return None
+        return raw.decode() if isinstance(raw, bytes) else None
 
-    def _next(self, local_day: datetime) -> str:
-        counter = f"ticket-sequence:{local_day:%Y%m%d}"
-        with self.redis.pipeline() as pipe:
-            pipe.incr(counter)
-            pipe.expire(counter, KEEP)
-            sequence, _ = pipe.execute()
-        if int(sequence) >= FALLBACK_BASE:  # keep clear of the fallback range
-            return f"{day_key(local_day)}{int(sequence) + 100:04d}"
-        return f"{day_key(local_day)}{int(sequence):03d}"
+    def _settle(self, key: tuple[str, str], number: str) -> str:
+        """Tell the other processes, unless one of them got there first."""
+        if self._redis is None or time.monotonic() < self._redis_rests_until:
+            return number
+        try:
+            if self._redis.set(_remembered(key), number, nx=True, ex=REMEMBER_FOR):
+                return number
+            raw = self._redis.get(_remembered(key))
+        except (RedisError, OSError):
+            self._redis_rests_until = time.monotonic() + REDIS_REST_S
+            return number
+        return raw.decode() if isinstance(raw, bytes) else number
+
+
+def _remembered(key: tuple[str, str]) -> str:
+    return f"ticket-number:{key[0]}:{key[1]}"
 
 
 def spoken_digits(number: str) -> str:

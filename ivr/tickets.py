@@ -28,9 +28,11 @@ from ivr.models import (
     TicketPriority,
     TicketStatus,
 )
+from ivr.number_blocks import lease_in
 from ivr.outbox import queue_sms
 from ivr.policy import ServiceLevels, load_service_levels
 from ivr.prompts import Catalogue
+from ivr.ticket_numbers import number_for
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +124,9 @@ def _new_ticket(session: Session, event: CallEvent, kind: TicketKind, settings: 
     category = str(detail.get("cat") or "other")
     emergency = kind == TicketKind.REPAIR and bool(detail.get("emg"))
     ticket = Ticket(
-        number=_free_number(session, str(detail["number"]), created, settings, event.call_sid),
+        number=_ticket_number(
+            session, str(detail.get("number") or ""), created, settings, event.call_sid
+        ),
         number_year=created.astimezone(settings.timezone).year,
         kind=kind,
         category=category,
@@ -155,21 +159,21 @@ def _new_ticket(session: Session, event: CallEvent, kind: TicketKind, settings: 
     return ticket
 
 
-def _free_number(
-    session: Session, number: str, created: datetime, settings: Settings, call_sid: str
+def _ticket_number(
+    session: Session, heard: str, created: datetime, settings: Settings, call_sid: str
 ) -> str:
-    """The number read to the caller, unless another call took it (possible if Redis was down)."""
-    year = created.astimezone(settings.timezone).year
-    taken = set(session.scalars(select(Ticket.number).where(Ticket.number_year == year)))
-    if number not in taken:
-        return number
-    for candidate in (f"{number[:4]}{suffix}" for suffix in range(990, 1000)):
-        if candidate not in taken:
-            log.warning(
-                "call %s: ticket number %s was taken; using %s", call_sid, number, candidate
-            )
-            return candidate
-    raise RuntimeError(f"no free ticket number on {number[:4]}")
+    """The number the caller heard. A caller told "by SMS" (no leased number was at hand)
+    gets one leased here; so does a heard number already stored, which leased numbers
+    make impossible but numbers from before them could do: the SMS then tells the truth."""
+    local = created.astimezone(settings.timezone)
+    if heard:
+        taken = session.scalar(
+            select(Ticket.id).where(Ticket.number_year == local.year, Ticket.number == heard)
+        )
+        if taken is None:
+            return heard
+        log.error("call %s: ticket number %s is taken; numbering afresh", call_sid, heard)
+    return number_for(local.date(), lease_in(session, local.date(), 1, created)[0])
 
 
 def _plan_repair(ticket: Ticket, levels: ServiceLevels, settings: Settings) -> None:

@@ -53,7 +53,7 @@ T = TypeVar("T")
 
 
 def redis_url() -> str:
-    app = create_app()
+    app = create_app({"lease_ticket_numbers": False})
     use_app(app)
     with app.app_context():
         settings = services().settings

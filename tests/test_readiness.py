@@ -20,10 +20,9 @@ from worker.queues import ALL_QUEUES, CALL_LOG_QUEUE
 
 def everything_running(redis: Redis) -> None:
     """A worker, the scheduler and cron as `ivr run` starts them, announced in Redis."""
-    Worker(
-        [Queue(name, connection=redis) for name in ALL_QUEUES], connection=redis
-    ).register_birth()
-    RQScheduler(list(ALL_QUEUES), connection=redis).acquire_locks()
+    queues = [Queue(name, connection=redis) for name in ALL_QUEUES]
+    Worker(queues, connection=redis).register_birth()  # type: ignore[no-untyped-call]
+    RQScheduler(list(ALL_QUEUES), connection=redis).acquire_locks()  # type: ignore[no-untyped-call]
     CronScheduler(redis, name="hotline-cron").register_birth()
 
 

@@ -21,7 +21,7 @@ from ivr.residents import (
     load_demo_estate,
     load_demo_estate_if_empty,
 )
-from ivr.runner import _introduce
+from ivr.runner import RunPlan, _introduce
 
 HEADER = "building,unit,room,name,phone,language\n"
 
@@ -360,13 +360,14 @@ def test_ivr_run_says_when_it_loaded_the_demo_estate(
     monkeypatch.setenv("IVR_DATA_DIR", str(tmp_path))
     settings = load_settings()
     demo = ImportReport(rows=8, units_created=7, residents_created=8)
-    _introduce(settings, 5000, None, demo)
+    plan = RunPlan(5000, 2, 2, tmp_path, embedded_redis=True)
+    _introduce(settings, plan, demo)
     shown = capsys.readouterr().out.splitlines()
     assert (
         "  residents registry was empty: demo estate loaded (8 residents, 7 units);"
         " add yours: ivr residents import FILE.csv"
     ) in shown
-    _introduce(settings, 5000, None, None)
+    _introduce(settings, plan, None)
     assert "residents" not in capsys.readouterr().out
 
 

@@ -26,7 +26,7 @@ def job_app() -> Flask:
     if _app is None:
         from ivr.app import create_app
 
-        _app = create_app()
+        _app = create_app({"lease_ticket_numbers": False})
     return _app
 
 

@@ -34,7 +34,6 @@ from ivr.models import (
     TicketKind,
     WrapUp,
 )
-from ivr.ticket_numbers import TicketNumbers
 from ivr.tickets import FollowUps, log_on_ticket, open_ticket, resolve_ticket, service_levels
 
 MAX_NOTES = 2000
@@ -265,12 +264,15 @@ def _open_from_desk(
     """Through the IVR's own path (open_ticket): the same numbers, deadlines, SMS and
     escalations; at most one ticket of each kind per call, however often this runs."""
     now = found.clock.now()
-    number = TicketNumbers(found.redis).for_call(
-        call.call_sid, kind.value, now.astimezone(found.settings.timezone)
+    numbers = found.numbers
+    number = (
+        numbers.for_call(call.call_sid, kind.value, now.astimezone(found.settings.timezone))
+        if numbers
+        else None
     )
     detail = {
         "kind": kind.value,
-        "number": number,
+        "number": number or "",  # none in hand: numbered from a fresh lease as it is stored
         "cat": choice.category,
         "emg": "1" if choice.emergency else "",
         "unit": str(person.unit_id or ""),

@@ -22,7 +22,7 @@ from ivr.flows.lookup import CallerLookup, Household, NobodyKnown
 from ivr.flows.speech import clean_digits, clean_speech, option_for_speech, speech_hints
 from ivr.hours import appointment_slots, office_is_open
 from ivr.prompts import Catalogue
-from ivr.ticket_numbers import TicketNumbers, fallback_number, spoken_digits
+from ivr.ticket_numbers import TicketNumbers, spoken_digits
 from ivr.verbs import (
     Dial,
     Enqueue,
@@ -36,6 +36,7 @@ from ivr.verbs import (
     Verb,
 )
 
+LATER = "_later"  # the prompt variant for a ticket whose number comes by SMS
 MAX_HOPS = 50  # belt and braces: the validator already forbids silent loops
 SORRY_AFTER_WAIT_S = 30  # R8: a caller who has waited hears an apology
 QUEUE_HOLD_PAUSE_S = 15
@@ -720,10 +721,11 @@ class FlowEngine:
         return locale if locale in self.catalogues else self.settings.default_locale
 
     def _ticket_number(self, call: Caller, kind: str) -> str:
+        """The number to read out, or "" when none is at hand (told: it comes by SMS)."""
         local_now = self.clock.now().astimezone(self.settings.timezone)
         if self.numbers is None:
-            return fallback_number(call.sid, kind, local_now)
-        return self.numbers.for_call(call.sid, kind, local_now)
+            return ""
+        return self.numbers.for_call(call.sid, kind, local_now) or ""
 
     def _ticket_detail(
         self, call: Caller, kind: str, number: str, state: CallState
@@ -759,7 +761,19 @@ class FlowEngine:
         return verbs
 
     def _prompts(self, node: Node, state: CallState) -> list[Speech]:
-        return [speech for key in node.prompts for speech in self._speak(state, key)]
+        return [
+            speech
+            for key in node.prompts
+            for speech in self._speak(state, self._numbered(key, state))
+        ]
+
+    def _numbered(self, key: str, state: CallState) -> str:
+        """A prompt that reads the ticket number, when no number was at hand: the
+        variant that says it comes by SMS (the worker numbers the ticket)."""
+        later = f"{key}{LATER}"
+        if state.value("no") or later not in self.catalogues[state.locale].prompts:
+            return key
+        return later
 
     def _prompt_values(self, state: CallState, extra: Mapping[str, str]) -> _Values:
         values = _Values(self.values)

@@ -23,7 +23,14 @@ from ivr.models.outbound import (
 )
 from ivr.models.residents import Resident, Unit, unit_label
 from ivr.models.staff import Availability, StaffRole, User
-from ivr.models.tickets import Ticket, TicketKind, TicketLog, TicketPriority, TicketStatus
+from ivr.models.tickets import (
+    Ticket,
+    TicketKind,
+    TicketLog,
+    TicketNumberBlock,
+    TicketPriority,
+    TicketStatus,
+)
 
 __all__ = [
     "AttemptStatus",
@@ -48,6 +55,7 @@ __all__ = [
     "Ticket",
     "TicketKind",
     "TicketLog",
+    "TicketNumberBlock",
     "TicketPriority",
     "TicketStatus",
     "UTCDateTime",

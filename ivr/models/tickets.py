@@ -100,3 +100,19 @@ class TicketLog(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     ticket: Mapped[Ticket] = relationship(back_populates="log")
+
+
+class TicketNumberBlock(Base):
+    """A run of a day's ticket sequences leased to one process, which hands them out from
+    memory: the number a caller hears needs no SQL and no Redis, and no two processes
+    can ever hand out the same one."""
+
+    __tablename__ = "ticket_number_blocks"
+    __table_args__ = (UniqueConstraint("day", "first"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[str] = mapped_column(String(8))  # YYYYMMDD, hotline time
+    first: Mapped[int] = mapped_column(Integer)
+    last: Mapped[int] = mapped_column(Integer)
+    holder: Mapped[str] = mapped_column(String(64))  # host:pid, for a person reading the table
+    leased_at: Mapped[datetime]
