@@ -15,11 +15,11 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 import requests
 from sqlalchemy import create_engine, func, select
@@ -218,7 +218,29 @@ class CallResult:
     error: str = ""
 
 
-def complaint_call(hotline: Hotline, sid: str, caller: str) -> CallResult:
+class Poster(Protocol):
+    def post(self, path: str, params: dict[str, str]) -> list[Verb]: ...
+
+
+@dataclass
+class Balanced:
+    """Two or more hosts behind a load balancer that tries the next host when one does not
+    answer: each call starts on its own host, as calls spread over a real pool."""
+
+    hosts: list[Hotline]
+
+    def post(self, path: str, params: dict[str, str]) -> list[Verb]:
+        start = sum(map(ord, params.get("CallSid", ""))) % len(self.hosts)
+        order = self.hosts[start:] + self.hosts[:start]
+        for host in order[:-1]:
+            try:
+                return host.post(path, params)
+            except requests.ConnectionError:
+                continue
+        return order[-1].post(path, params)
+
+
+def complaint_call(hotline: Poster, sid: str, caller: str) -> CallResult:
     """A resident complains about rubbish in the stairwell, rates the call and hangs up."""
     result = CallResult(sid)
     try:
@@ -270,7 +292,7 @@ EVENTS_PER_CALL_KEY = "events_per_call"
 
 
 def place_calls(
-    hotline: Hotline, count: int, every_s: float, prefix: str, during: Callable[[], None]
+    hotline: Poster, count: int, every_s: float, prefix: str, during: Callable[[], None]
 ) -> list[CallResult]:
     """`count` calls, one every `every_s` seconds, each on its own thread, while `during`
     does the damage on this one."""
@@ -319,19 +341,25 @@ def stored_counts(database_url: str, sids: list[str]) -> tuple[Counter[str], dic
     return events, tickets
 
 
-def sms_duplicates(folder: Path) -> int:
-    outbox = folder / "outbox.jsonl"
-    if not outbox.exists():
-        return 0
-    bodies = Counter(
-        (entry.get("to"), entry.get("body"))
-        for entry in (json.loads(line) for line in outbox.read_text().splitlines() if line)
-    )
+def sms_duplicates(*folders: Path) -> int:
+    """SMS written twice to the outboxes of these hosts (no Twilio account: SMS land there)."""
+    bodies: Counter[tuple[Any, Any]] = Counter()
+    for folder in folders:
+        outbox = folder / "outbox.jsonl"
+        if outbox.exists():
+            for line in outbox.read_text().splitlines():
+                if line:
+                    entry = json.loads(line)
+                    bodies[(entry.get("to"), entry.get("body"))] += 1
     return sum(n - 1 for n in bodies.values() if n > 1)
 
 
 def tally(
-    hotline: Hotline, results: list[CallResult], per_call: int, settle_s: float = 180
+    hotline: Hotline,
+    results: list[CallResult],
+    per_call: int,
+    settle_s: float = 180,
+    others: Sequence[Hotline] = (),
 ) -> Tally:
     """Waits until every call's events are stored (or `settle_s` passes), then counts."""
     sids = [r.sid for r in results]
@@ -356,7 +384,7 @@ def tally(
         tickets_promised=len(promised),
         tickets_stored=sum(1 for r in promised if r.sid in tickets),
         numbers_wrong=sum(1 for r in promised if r.number and tickets.get(r.sid) != r.number),
-        sms_duplicates=sms_duplicates(hotline.folder),
+        sms_duplicates=sms_duplicates(hotline.folder, *(o.folder for o in others)),
         recovery_s=recovery,
     )
 
