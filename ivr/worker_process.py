@@ -23,13 +23,14 @@ from rq.scheduler import RQScheduler
 
 from ivr.app import create_app, services
 from ivr.redis_link import connect_patient
+from worker.call_log_batches import give_back_abandoned
 from worker.jobs import (
     build_monthly_report,
     purge_expired_personal_data,
     sweep_callbacks,
     sweep_deadlines,
 )
-from worker.queues import ALL_QUEUES, TICKETS_JOB, TICKETS_QUEUE
+from worker.queues import ALL_QUEUES, CALL_LOG_QUEUE, TICKETS_JOB, TICKETS_QUEUE
 from worker.runtime import HotlineWorker, job_app, use_app
 
 log = logging.getLogger("ivr.worker")
@@ -46,6 +47,7 @@ REPORT_JOB_TIMEOUT_S = 1800
 WORKER_TTL_S = 30
 MAINTENANCE_EVERY_S = 30
 SCHEDULER_TICK_S = 1.0
+ABANDONED_EVERY_TICKS = 10  # call-log jobs a dead worker held go back within ~40 s
 REDIS_WAIT_CAP_S = 5.0
 
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -131,13 +133,21 @@ class Scheduler:
     process and treats a lost connection as a pause."""
 
     def __init__(self, connection: Redis) -> None:
+        self.connection = connection
         self.scheduler = RQScheduler(list(ALL_QUEUES), connection=connection)
+        self.ticks = 0
 
     def tick(self) -> None:
         if self.scheduler.should_reacquire_locks:
             self.scheduler.acquire_locks()  # type: ignore[no-untyped-call]
         self.scheduler.heartbeat()  # type: ignore[no-untyped-call]
         self.scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+        if (
+            self.ticks % ABANDONED_EVERY_TICKS == 0
+            and CALL_LOG_QUEUE in self.scheduler.acquired_locks
+        ):
+            give_back_abandoned(self.connection)
+        self.ticks += 1
 
     def run(self, ticks: int | None = None, sleep: Callable[[float], None] = wall.sleep) -> None:
         self.scheduler._install_signal_handlers()  # type: ignore[no-untyped-call]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rq import get_current_job
+
 from ivr.app import Services, services
 from ivr.callbacks import callbacks_to_try, enqueue_due, try_callback
 from ivr.calllog import record_events
@@ -13,21 +15,32 @@ from ivr.models import Ticket
 from ivr.outbox import deliver_sms, enqueue_sms_delivery, settle_abandoned_sends, unsent_pending
 from ivr.privacy import purge_expired
 from ivr.report import build_scheduled_report
+from ivr.sink import RECORD_JOB
 from ivr.tickets import (
     FollowUps,
     escalate_if_due,
     flag_service_levels,
     tickets_needing_attention,
 )
+from worker.call_log_batches import queued_behind
 from worker.queues import TICKETS_JOB, tickets_queue
 from worker.runtime import in_app_context, job_will_retry
 
 
 @in_app_context
 def record_call_events(payload: list[dict[str, Any]]) -> int:
-    """Write a webhook's events to the call log and act on them; returns how many were new."""
+    """Write a webhook's events to the call log and act on them, with those of the
+    call-log jobs queued behind it (worker.call_log_batches); returns how many were new."""
     found = services()
-    events = [CallEvent.from_dict(item) for item in payload]
+    job = get_current_job()
+    if job is None or not job.worker_name:  # called directly, not by a worker
+        return _store_call_events(found, [payload])
+    with queued_behind(job.connection, job.worker_name, RECORD_JOB) as more:
+        return _store_call_events(found, [payload, *more])
+
+
+def _store_call_events(found: Services, payloads: list[list[dict[str, Any]]]) -> int:
+    events = [CallEvent.from_dict(item) for payload in payloads for item in payload]
     with found.db.session() as session:
         added = record_events(session, events)
         follow = follow_up_events(session, events, found.settings, found.engine.catalogues)

@@ -1,0 +1,102 @@
+"""Call-log jobs taken in bulk: a worker storing one webhook's events also takes the
+call-log jobs queued behind it and stores them all in one transaction.
+
+One job per webhook keeps the web side simple and durable (each webhook's events are in
+Redis before Twilio gets its answer); one transaction per webhook caps a worker at a few
+dozen webhooks a second. Taking the queued jobs along lifts that without changing what the
+web sends.
+
+Nothing is lost if the worker dies with jobs in hand: they are moved, in one step, from
+the queue to a list named after the worker, and deleted only once their events are
+committed. A dead worker's list is put back at the head of the queue by the scheduler
+once RQ has forgotten the worker (its heartbeat key has expired). Jobs put back may have
+been stored already; storing is idempotent, so that costs a repeat, not a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from redis import Redis
+from rq.job import Job
+
+from worker.queues import CALL_LOG_QUEUE
+
+log = logging.getLogger(__name__)
+
+TAKE_AT_MOST = 100  # webhooks per transaction: about 500 events, well inside the job timeout
+QUEUE_KEY = f"rq:queue:{CALL_LOG_QUEUE}"
+HANDS_KEY = "ivr:call-log:hands"  # the set of in-hand lists, so the scheduler can find them
+WORKER_KEY_PREFIX = "rq:worker:"
+
+# LPOP with a count needs Redis 6.2; the embedded server is 6.2 and CI's is 7.
+_TAKE = """
+local ids = redis.call('LPOP', KEYS[1], ARGV[1])
+if not ids then return {} end
+redis.call('RPUSH', KEYS[2], unpack(ids))
+redis.call('SADD', KEYS[3], KEYS[2])
+return ids
+"""
+
+_GIVE_BACK = """
+local ids = redis.call('LRANGE', KEYS[2], 0, -1)
+for i = #ids, 1, -1 do redis.call('LPUSH', KEYS[1], ids[i]) end
+redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[3], KEYS[2])
+return #ids
+"""
+
+
+def in_hand_key(worker_name: str) -> str:
+    return f"ivr:call-log:in-hand:{worker_name}"
+
+
+@contextmanager
+def queued_behind(
+    connection: Redis, worker_name: str, record_job: str, limit: int | None = None
+) -> Iterator[list[list[dict[str, Any]]]]:
+    """The payloads of up to `limit` (TAKE_AT_MOST) call-log jobs waiting in the queue, held
+    by this worker while the caller stores them; deleted when the block ends normally, put
+    back when it raises."""
+    hand = in_hand_key(worker_name)
+    most = TAKE_AT_MOST if limit is None else limit
+    found = connection.eval(_TAKE, 3, QUEUE_KEY, hand, HANDS_KEY, most) if most > 0 else []
+    ids = [raw.decode() for raw in found]
+    jobs = [job for job in Job.fetch_many(ids, connection=connection) if job is not None]
+    taken = [job for job in jobs if job.func_name == record_job]
+    try:
+        yield [list(job.args[0]) for job in taken]
+    except BaseException:
+        give_back(connection, hand)
+        raise
+    with connection.pipeline() as pipe:
+        for job in taken:
+            job.delete(pipeline=pipe, remove_from_queue=False)
+        pipe.delete(hand)
+        pipe.srem(HANDS_KEY, hand)
+        pipe.execute()
+    strangers = [job for job in jobs if job.func_name != record_job]
+    for job in strangers:  # never expected on this queue; run by a worker as usual
+        connection.rpush(QUEUE_KEY, job.id)
+
+
+def give_back(connection: Redis, hand: str) -> int:
+    return int(connection.eval(_GIVE_BACK, 3, QUEUE_KEY, hand, HANDS_KEY))
+
+
+def give_back_abandoned(connection: Redis) -> int:
+    """Put the jobs held by workers that died back on the queue; returns how many."""
+    returned = 0
+    for raw in connection.smembers(HANDS_KEY):
+        hand = raw.decode() if isinstance(raw, bytes) else str(raw)
+        worker = hand.rsplit(":", 1)[-1]
+        if connection.exists(f"{WORKER_KEY_PREFIX}{worker}"):
+            continue
+        count = give_back(connection, hand)
+        if count:
+            log.warning("worker %s died with %d call-log jobs in hand; queued again", worker, count)
+        returned += count
+    return returned
