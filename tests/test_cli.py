@@ -39,6 +39,7 @@ def test_db_upgrade_creates_the_call_log(data_dir: Path) -> None:
         "outbound_messages",
         "residents",
         "ticket_log",
+        "ticket_number_blocks",
         "tickets",
         "units",
         "users",
