@@ -6,9 +6,7 @@ from typing import Any
 
 from ivr.app import Services, services
 from ivr.callbacks import callbacks_to_try, enqueue_due, try_callback
-from ivr.calllog import record_events
-from ivr.events import CallEvent
-from ivr.follow_up import follow_up_events
+from ivr.calllog_intake import take_in
 from ivr.models import Ticket
 from ivr.outbox import deliver_sms, enqueue_sms_delivery, settle_abandoned_sends, unsent_pending
 from ivr.privacy import purge_expired
@@ -25,14 +23,15 @@ from worker.runtime import in_app_context, job_will_retry
 
 @in_app_context
 def record_call_events(payload: list[dict[str, Any]]) -> int:
-    """Write a webhook's events to the call log and act on them; returns how many were new."""
+    """Write a webhook's events to the call log and act on them; returns how many were new.
+    An event that cannot be stored is parked as a dead letter; the rest are kept."""
     found = services()
-    events = [CallEvent.from_dict(item) for item in payload]
     with found.db.session() as session:
-        added = record_events(session, events)
-        follow = follow_up_events(session, events, found.settings, found.engine.catalogues)
-    hand_on(found, follow)
-    return added
+        intake = take_in(
+            session, payload, found.settings, found.engine.catalogues, found.clock.now()
+        )
+    hand_on(found, intake.follow)
+    return intake.added
 
 
 @in_app_context
