@@ -157,7 +157,7 @@ def park(session: Session, item: Arrival, error: Exception, now: datetime, step:
     """Keep an event the call log refused, once per event and step; returns 1 if new."""
     letter = dead_letter(item, error, now, step)
     log.error(
-        "call-log event %s parked as a dead letter: %s", letter["event_key"], letter["error_class"]
+        "call-log event %r parked as a dead letter: %s", letter["event_key"], letter["error_class"]
     )
     table = DeadLetter.__table__
     added = attempt(
@@ -165,19 +165,21 @@ def park(session: Session, item: Arrival, error: Exception, now: datetime, step:
         lambda: insert_ignoring_duplicates(session, table, [letter], "event_key"),  # type: ignore[arg-type]
     )
     if isinstance(added, Refused):  # nothing is left to try: say so where someone will look
-        log.error("dead letter %s could not be kept: %r", letter["event_key"], added.error)
+        log.error("dead letter %r could not be kept: %r", letter["event_key"], added.error)
         return 0
     return added
 
 
 def dead_letter(item: Arrival, error: Exception, now: datetime, step: str = "") -> dict[str, Any]:
+    """The dead letter's row, storable whatever the event held: the last place it can go."""
     text = event_text(item.raw)
     key = item.event.dedupe_key if item.event else "unreadable:" + _digest(text)
+    sid = item.event.call_sid if item.event else _raw_call_sid(item.raw)
     return {
-        "event_key": (f"{step}:{key}" if step else key)[:200],
+        "event_key": plain_text(f"{step}:{key}" if step else key, 200),
         "parked_at": now,
         "source": f"{SOURCE} {step}".strip()[:64],
-        "call_sid": item.event.call_sid if item.event else _raw_call_sid(item.raw),
+        "call_sid": plain_text(sid, 64),
         "event": text,
         "error_class": error_class(error),
         "error_message": error_message(error),
