@@ -11,9 +11,12 @@ import pytest
 from flask import Flask
 from redis import Redis
 from rq import Queue
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 import ivr.calllog
+import ivr.calllog_intake
 from ivr.app import services
 from ivr.clock import FrozenClock
 from ivr.events import CallEvent, EventKind
@@ -155,7 +158,7 @@ def test_a_recording_url_that_is_not_a_web_address_is_no_recording(
 # --- the worker ----------------------------------------------------------------------------
 
 
-def enqueue(redis: Redis, payload: list[dict[str, Any]]) -> None:
+def enqueue(redis: Redis, payload: list[Any]) -> None:
     call_log_queue(redis).enqueue(RECORD_JOB, payload, **CALL_LOG_JOB)
 
 
@@ -295,7 +298,7 @@ def test_a_nul_that_reaches_the_database_is_escaped_in_the_dead_letter(
 def test_an_unreadable_item_is_parked_once_and_the_rest_stored(
     redis: Redis, clock: FrozenClock, run_jobs: Callable[[], int], app: Flask
 ) -> None:
-    payload = [
+    payload: list[Any] = [
         *raw_events(clock, "CA940"),
         {"call_sid": "CA940", "kind": "no-such-kind", "at": "yesterday"},
         "not an event",
@@ -311,3 +314,21 @@ def test_an_unreadable_item_is_parked_once_and_the_rest_stored(
     ]
     assert all(d.event_key.startswith("unreadable:") for d in letters)
     assert letters[1].event == '"not an event"'
+
+
+def test_a_database_that_cannot_be_reached_fails_the_job_for_a_retry(
+    redis: Redis,
+    clock: FrozenClock,
+    run_jobs: Callable[[], int],
+    app: Flask,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def unreachable(*_: Any) -> int:
+        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(ivr.calllog_intake, "record_events", unreachable)
+    enqueue(redis, raw_events(clock, "CA950"))
+    run_jobs()
+    retries = ScheduledJobRegistry(queue=call_log_queue(redis))  # type: ignore[no-untyped-call]
+    assert retries.count == 1  # RQ runs it again later
+    assert (count(app, CallEventRow), dead_letters(app)) == (0, [])
