@@ -7,10 +7,17 @@ twice never duplicates a row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+import math
+import unicodedata
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
+
+# Control, format and lone-surrogate characters: PostgreSQL refuses NUL in text, a lone
+# surrogate cannot be encoded at all, and the others only hide what a value really says.
+UNSTORABLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
+MAX_SEQ = 2**31 - 1  # an INTEGER column on every backend
 
 
 class EventKind(StrEnum):
@@ -79,6 +86,18 @@ class CallEvent:
             "key": self.dedupe_key,
         }
 
+    def storable(self) -> CallEvent:
+        """This event as the call log can always store it, whatever reached the webhook."""
+        return replace(
+            self,
+            call_sid=plain_text(self.call_sid, 64),
+            at=self.at if self.at.tzinfo else self.at.replace(tzinfo=UTC),
+            seq=max(0, min(self.seq, MAX_SEQ)),
+            node=plain_text(self.node, 64),
+            detail=storable(self.detail),
+            key=plain_text(self.key, 200),
+        )
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CallEvent:
         return cls(
@@ -90,6 +109,28 @@ class CallEvent:
             detail=dict(data.get("detail") or {}),
             key=str(data.get("key", "")),
         )
+
+
+def plain_text(raw: str, limit: int | None = None) -> str:
+    """`raw` without control characters (NUL included), cut to `limit`; text in any
+    script, Chinese included, is kept as it is."""
+    if not raw.isprintable():
+        raw = "".join(ch for ch in raw if unicodedata.category(ch) not in UNSTORABLE_CATEGORIES)
+    return raw if limit is None else raw[:limit]
+
+
+def storable(value: Any) -> Any:
+    """A JSON value every backend stores: strings as `plain_text`, non-finite floats
+    (NaN, infinity) as None, containers cleaned all the way down."""
+    if isinstance(value, str):
+        return plain_text(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {plain_text(str(key)): storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(item) for item in value]
+    return value
 
 
 class EventSink(Protocol):

@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from flask import Blueprint, Response, abort, g, request
 from werkzeug.exceptions import HTTPException
 
+from ivr import twilio_fields as fields
 from ivr.app import services
 from ivr.events import CallEvent, EventKind
-from ivr.flows.engine import Caller, CallState, QueueWait, Recording, Reply, Turn
+from ivr.flows.engine import Caller, CallState, QueueWait, Recording, Turn
 from ivr.flows.speech import clean_digits, clean_speech
 from ivr.twiml import render
 
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 
 voice = Blueprint("voice", __name__, url_prefix="/voice")
 
-MAX_COUNTER = 100  # failure counters and step numbers come back from Twilio; cap them
+MAX_CALL_S = 7 * 24 * 3600  # far beyond Twilio's longest call: anything more is not a duration
+MAX_SEQUENCE = 10**8 - 1  # eight digits, as the status key always kept
 
 
 def twiml(xml: str) -> Response:
@@ -89,14 +91,11 @@ def _answer(turn: Turn) -> Response:
 
 def _seconds_waited() -> int:
     """Twilio's QueueTime: how long this caller has been in the queue."""
-    return _count(request.form.get("QueueTime"), limit=24 * 3600)
+    return fields.count(request.form, "QueueTime", limit=24 * 3600)
 
 
-def _count(raw: str | None, limit: int = MAX_COUNTER) -> int:
-    try:
-        return max(0, min(int(raw or 0), limit))
-    except ValueError:
-        return 0
+def _count(raw: str | None) -> int:
+    return fields.bounded_count(raw)
 
 
 def _state(args: Mapping[str, str]) -> CallState:
@@ -115,21 +114,21 @@ def _state(args: Mapping[str, str]) -> CallState:
 
 
 def _call_sid() -> str:
-    return request.form.get("CallSid", "")[:64]
+    return fields.text(request.form, "CallSid", 64)
 
 
 def _caller() -> Caller:
-    return Caller(_call_sid(), request.form.get("From", "")[:32])
+    return Caller(_call_sid(), fields.text(request.form, "From", 32))
 
 
 def _call_details() -> dict[str, str]:
     form = request.form
     return {
-        "from": form.get("From", "")[:32],
-        "to": form.get("To", "")[:32],
-        "caller_name": form.get("CallerName", "")[:128],
-        "direction": form.get("Direction", "")[:32],
-        "forwarded_from": form.get("ForwardedFrom", "")[:32],
+        "from": fields.text(form, "From", 32),
+        "to": fields.text(form, "To", 32),
+        "caller_name": fields.text(form, "CallerName", 128),
+        "direction": fields.text(form, "Direction", 32),
+        "forwarded_from": fields.text(form, "ForwardedFrom", 32),
     }
 
 
@@ -140,7 +139,7 @@ def incoming() -> Response:
 
 @voice.post("/step")
 def step() -> Response:
-    reply = Reply.from_form(request.form)
+    reply = fields.reply(request.form)
     return _answer(services().engine.step(_caller(), _state(request.args), reply))
 
 
@@ -148,7 +147,7 @@ def _queue_wait() -> QueueWait:
     form = request.form
     waited = _seconds_waited()
     return QueueWait(
-        waited_s=waited, position=max(_count(form.get("QueuePosition"), limit=10_000), 1)
+        waited_s=waited, position=max(fields.count(form, "QueuePosition", limit=10_000), 1)
     )
 
 
@@ -167,7 +166,7 @@ def queue_choice() -> Response:
 
 @voice.post("/queue/result")
 def queue_result() -> Response:
-    result = request.form.get("QueueResult", "")[:32] or "unknown"
+    result = fields.text(request.form, "QueueResult", 32) or "unknown"
     waited = _seconds_waited()
     return _answer(services().engine.queue_result(_caller(), _state(request.args), result, waited))
 
@@ -180,7 +179,7 @@ def message() -> Response:
 @voice.post("/dialed")
 def dialed() -> Response:
     """The on-call ladder: Twilio tells us whether the engineer answered."""
-    status = request.form.get("DialCallStatus", "")[:32] or "failed"
+    status = fields.text(request.form, "DialCallStatus", 32) or "failed"
     return _answer(services().engine.dialed(_caller(), _state(request.args), status))
 
 
@@ -189,12 +188,12 @@ def transcription() -> Response:
     """Twilio's transcription of a recorded description (English only, at Twilio's end)."""
     sid, form = _call_sid(), request.form
     text = clean_speech(form.get("TranscriptionText", ""))
-    recording_sid = form.get("RecordingSid", "")[:64]
+    recording_sid = fields.text(form, "RecordingSid", 64)
     if sid and recording_sid:
         detail = {
             "recording_sid": recording_sid,
             "text": text,
-            "status": form.get("TranscriptionStatus", "")[:16],
+            "status": fields.text(form, "TranscriptionStatus", 16),
         }
         key = f"{sid}:transcription:{recording_sid}"
         now = services().clock.now()
@@ -209,13 +208,13 @@ def transcription() -> Response:
 
 
 def _recording() -> Recording | None:
-    url = request.form.get("RecordingUrl", "")[:512]
+    url = fields.url(request.form, "RecordingUrl", 512)
     if request.args.get("empty") or not url:
         return None
     return Recording(
         url,
-        request.form.get("RecordingSid", "")[:64],
-        _count(request.form.get("RecordingDuration")),
+        fields.text(request.form, "RecordingSid", 64),
+        fields.count(request.form, "RecordingDuration"),
     )
 
 
@@ -223,15 +222,22 @@ def _recording() -> Recording | None:
 def status() -> Response:
     """Twilio's status callback: always 200, idempotent by CallSid, status and sequence."""
     sid, form = _call_sid(), request.form
-    call_status = form.get("CallStatus", "")[:32]
+    call_status = fields.text(form, "CallStatus", 32)
     if sid:
         detail: dict[str, object] = {"status": call_status}
-        if form.get("CallDuration", "").isdigit():
-            detail["duration_s"] = int(form["CallDuration"])
-        key = f"{sid}:status:{call_status}:{form.get('SequenceNumber', '')[:8]}"
+        duration = fields.whole_number(form, "CallDuration", limit=MAX_CALL_S)
+        if duration is not None:
+            detail["duration_s"] = duration
+        key = f"{sid}:status:{call_status}:{_sequence_number(form)}"
         now = services().clock.now()
         _log_events([CallEvent(sid, EventKind.STATUS, now, node="status", detail=detail, key=key)])
     return twiml(render([]))
+
+
+def _sequence_number(form: Mapping[str, str]) -> str:
+    """Twilio numbers a call's status callbacks; the key keeps each status once per number."""
+    number = fields.whole_number(form, "SequenceNumber", limit=MAX_SEQUENCE)
+    return "" if number is None else str(number)
 
 
 @voice.post("/fallback")
@@ -240,8 +246,8 @@ def fallback() -> Response:
     sid, form = _call_sid(), request.form
     recording = _recording()
     detail: dict[str, object] = {
-        "error_code": form.get("ErrorCode", "")[:16],
-        "error_url": form.get("ErrorUrl", "")[:256],
+        "error_code": fields.text(form, "ErrorCode", 16),
+        "error_url": fields.text(form, "ErrorUrl", 256),
     }
     if recording:
         detail.update(

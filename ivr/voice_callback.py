@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Response, request
 
+from ivr import twilio_fields as fields
 from ivr.app import services
 from ivr.callbacks import (
     MAX_TRIES,
@@ -28,7 +29,7 @@ from ivr.prompts import Catalogue
 from ivr.ticket_numbers import spoken_digits
 from ivr.twiml import render
 from ivr.verbs import Dial, Gather, Hangup, Redirect, Speech, Verb
-from ivr.voice import _call_sid, _log_events, twiml, voice
+from ivr.voice import MAX_CALL_S, _call_sid, _log_events, _sequence_number, twiml, voice
 
 __all__ = ["voice"]
 
@@ -102,10 +103,11 @@ def callback_dialed() -> Response:
     leg = _leg()
     if leg is None:
         return _polite_end()
-    status = request.form.get("DialCallStatus", "")[:32] or "failed"
+    status = fields.text(request.form, "DialCallStatus", 32) or "failed"
     detail: dict[str, Any] = {"status": status, "resident_sid": _form("DialCallSid")}
-    if request.form.get("DialCallDuration", "").isdigit():
-        detail["duration_s"] = int(request.form["DialCallDuration"])
+    duration = fields.whole_number(request.form, "DialCallDuration", limit=MAX_CALL_S)
+    if duration is not None:
+        detail["duration_s"] = duration
     _report(leg, EventKind.CALLBACK_DIALED, "dialed", **detail)
     locale = _agent_locale()
     if status == "completed":
@@ -123,12 +125,13 @@ def callback_status() -> Response:
     """Twilio's status callback for a call we placed: always 200, idempotent by status and
     sequence number."""
     leg = _leg()
-    status = request.form.get("CallStatus", "")[:32]
+    status = fields.text(request.form, "CallStatus", 32)
     if leg is not None and _call_sid() and status:
         detail: dict[str, Any] = {"status": status}
-        if request.form.get("CallDuration", "").isdigit():
-            detail["duration_s"] = int(request.form["CallDuration"])
-        key = f"status:{status}:{_form('SequenceNumber')[:8]}"
+        duration = fields.whole_number(request.form, "CallDuration", limit=MAX_CALL_S)
+        if duration is not None:
+            detail["duration_s"] = duration
+        key = f"status:{status}:{_sequence_number(request.form)}"
         _report(leg, EventKind.CALLBACK_STATUS, key, **detail)
     return twiml(render([]))
 
@@ -253,12 +256,12 @@ def _report(
 
 
 def _form(name: str) -> str:
-    return request.form.get(name, "")[:64]
+    return fields.text(request.form, name, 64)
 
 
 def _line() -> str:
     """The hotline number the call went out from."""
-    return request.form.get("From", "")[:32]
+    return fields.text(request.form, "From", 32)
 
 
 def _count(raw: str | None) -> int:

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from flask import Response, request
 
+from ivr import twilio_fields as fields
 from ivr.app import services
 from ivr.calllog import AGENT_ANSWERED
 from ivr.desk.bridge import Bridge
@@ -50,7 +51,7 @@ def desk_bridged() -> Response:
     bridge = _bridge()
     if bridge is None:
         return twiml(services().fallback_twiml)
-    status = request.form.get("DialCallStatus", "")[:32] or "failed"
+    status = fields.text(request.form, "DialCallStatus", 32) or "failed"
     if status in AGENT_ANSWERED:
         _log_events([_desk_event(bridge, EventKind.DESK_DIALED, status=status)])
         return twiml(render(services().engine.goodbye(bridge.locale)))
@@ -75,7 +76,7 @@ def _bridge() -> Bridge | None:
 def _caller_has_gone() -> bool:
     """Twilio posts the caller's own status with the dial result: final means they hung up."""
     try:
-        return CallStatus(request.form.get("CallStatus", "")).is_final
+        return CallStatus(fields.text(request.form, "CallStatus", 32)).is_final
     except ValueError:
         return False
 

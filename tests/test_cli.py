@@ -36,6 +36,7 @@ def test_db_upgrade_creates_the_call_log(data_dir: Path) -> None:
         "callback_attempts",
         "callbacks",
         "calls",
+        "dead_letters",
         "outbound_messages",
         "residents",
         "ticket_log",

@@ -802,6 +802,7 @@ def test_only_admins_see_and_open_the_audit_log(
         "nav-kpis",
         "nav-reports",
         "nav-tickets",
+        "nav-dead-letters",
     ]
     assert 'aria-current="page"' in html
     assert supervisor.get("/console/audit").status_code == 403
@@ -821,4 +822,5 @@ def test_admins_see_every_console_page_in_the_navigation(
         "nav-kpis",
         "nav-reports",
         "nav-tickets",
+        "nav-dead-letters",
     ]

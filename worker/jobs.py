@@ -8,9 +8,7 @@ from rq import get_current_job
 
 from ivr.app import Services, services
 from ivr.callbacks import callbacks_to_try, enqueue_due, try_callback
-from ivr.calllog import record_events
-from ivr.events import CallEvent
-from ivr.follow_up import follow_up_events
+from ivr.calllog_intake import take_in
 from ivr.models import Ticket
 from ivr.outbox import deliver_sms, enqueue_sms_delivery, settle_abandoned_sends, unsent_pending
 from ivr.privacy import purge_expired
@@ -30,7 +28,8 @@ from worker.runtime import in_app_context, job_will_retry
 @in_app_context
 def record_call_events(payload: list[dict[str, Any]]) -> int:
     """Write a webhook's events to the call log and act on them, with those of the
-    call-log jobs queued behind it (worker.call_log_batches); returns how many were new."""
+    call-log jobs queued behind it (worker.call_log_batches); returns how many were new.
+    An event that cannot be stored is parked as a dead letter; the rest are kept."""
     found = services()
     job = get_current_job()
     if job is None or not job.worker_name:  # called directly, not by a worker
@@ -40,12 +39,11 @@ def record_call_events(payload: list[dict[str, Any]]) -> int:
 
 
 def _store_call_events(found: Services, payloads: list[list[dict[str, Any]]]) -> int:
-    events = [CallEvent.from_dict(item) for payload in payloads for item in payload]
+    batch = [item for payload in payloads for item in payload]
     with found.db.session() as session:
-        added = record_events(session, events)
-        follow = follow_up_events(session, events, found.settings, found.engine.catalogues)
-    hand_on(found, follow)
-    return added
+        intake = take_in(session, batch, found.settings, found.engine.catalogues, found.clock.now())
+    hand_on(found, intake.follow)
+    return intake.added
 
 
 @in_app_context

@@ -1,5 +1,5 @@
-"""SQLAlchemy 2 models: the call log, residents, tickets, what we send out, staff and the
-audit log."""
+"""SQLAlchemy 2 models: the call log, residents, tickets, what we send out, staff, the
+audit log and the events the call log could not store."""
 
 from ivr.models.audit import AuditAction, AuditEntry
 from ivr.models.base import Base, UTCDateTime
@@ -12,6 +12,7 @@ from ivr.models.calls import (
     Disposition,
     WrapUp,
 )
+from ivr.models.dead_letters import DeadLetter
 from ivr.models.outbound import (
     AttemptStatus,
     Callback,
@@ -47,6 +48,7 @@ __all__ = [
     "CallbackAttempt",
     "CallbackKind",
     "CallbackStatus",
+    "DeadLetter",
     "Disposition",
     "MessageStatus",
     "OutboundMessage",

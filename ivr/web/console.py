@@ -4,7 +4,7 @@ its routes to `console` and its entry to the navigation with `add_to_navigation`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,6 +25,7 @@ class NavEntry:
     label: str
     label_en: str
     roles: frozenset[StaffRole]
+    count: Callable[[], int] | None = None  # a number to show beside the link, read when shown
 
     @property
     def element_id(self) -> str:
@@ -36,11 +37,15 @@ NAVIGATION: list[NavEntry] = []
 
 
 def add_to_navigation(
-    endpoint: str, label: str, label_en: str, roles: Iterable[StaffRole] = CONSOLE_ROLES
+    endpoint: str,
+    label: str,
+    label_en: str,
+    roles: Iterable[StaffRole] = CONSOLE_ROLES,
+    count: Callable[[], int] | None = None,
 ) -> None:
     """Show a console page in the navigation, to the roles that may open it."""
     if all(entry.endpoint != endpoint for entry in NAVIGATION):
-        NAVIGATION.append(NavEntry(endpoint, label, label_en, frozenset(roles)))
+        NAVIGATION.append(NavEntry(endpoint, label, label_en, frozenset(roles), count))
 
 
 @console.context_processor
@@ -100,4 +105,8 @@ import ivr.web.console_board  # noqa: E402
 import ivr.web.console_calls  # noqa: E402
 import ivr.web.console_kpis  # noqa: E402
 import ivr.web.console_reports  # noqa: E402
-import ivr.web.console_tickets  # noqa: E402, F401
+import ivr.web.console_tickets  # noqa: E402
+
+# isort: split
+# Last in the navigation, after the pages used every day.
+import ivr.web.console_dead_letters  # noqa: E402, F401

@@ -1,0 +1,90 @@
+"""The console's dead letters (死信): call-log events that could not be stored, newest
+first, with the call, the reason and the event as it arrived. The rest of each call is in
+the call log; this is where someone sees what is missing from it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from flask import render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import false, func, select
+from sqlalchemy.orm import Session
+
+from ivr.app import services
+from ivr.models import DeadLetter
+from ivr.query_params import Cursor, FilterError, Keyset, optional_cursor
+from ivr.web.access import CONSOLE_ROLES, require_role
+from ivr.web.console import add_to_navigation, console
+from ivr.web.console_calls import local_time
+
+PAGE_SIZE = 50
+BY_TIME: Keyset[DeadLetter] = Keyset(DeadLetter.parked_at, DeadLetter.id)
+
+
+def unresolved_count() -> int:
+    """How many dead letters nobody has dealt with yet: the number beside the link."""
+    with services().db.reader() as session:
+        waiting = select(func.count()).where(DeadLetter.resolved == false())
+        return int(session.scalar(waiting) or 0)
+
+
+add_to_navigation("console.dead_letters", "死信", "Dead letters", count=unresolved_count)
+
+
+@dataclass(frozen=True)
+class DeadLetterRow:
+    at: str
+    call_sid: str
+    source: str
+    error_class: str
+    error_message: str
+    event: str
+    resolved: bool
+
+
+def dead_letter_page(
+    session: Session, older: Cursor | None, zone: ZoneInfo
+) -> tuple[list[DeadLetterRow], str | None]:
+    """One page of dead letters, newest first, and the cursor of the next if there is one."""
+    page = BY_TIME.page(session, select(DeadLetter), PAGE_SIZE, older)
+    rows = [
+        DeadLetterRow(
+            local_time(d.parked_at, zone),
+            d.call_sid,
+            d.source,
+            d.error_class,
+            d.error_message,
+            d.event,
+            d.resolved,
+        )
+        for d in page.rows
+    ]
+    return rows, page.older
+
+
+@console.get("/dead-letters")
+@require_role(*CONSOLE_ROLES)
+def dead_letters() -> ResponseReturnValue:
+    zone = services().settings.timezone
+    try:
+        older = optional_cursor(request.args, "older")
+    except FilterError as problem:
+        return render_dead_letters([], None, str(problem)), 400
+    with services().db.reader() as session:
+        rows, next_cursor = dead_letter_page(session, older, zone)
+    return render_dead_letters(rows, next_cursor)
+
+
+def render_dead_letters(
+    rows: Sequence[DeadLetterRow], next_cursor: str | None, problem: str = ""
+) -> str:
+    return render_template(
+        "console_dead_letters.html",
+        rows=rows,
+        problem=problem,
+        older_url=url_for("console.dead_letters", older=next_cursor) if next_cursor else None,
+        newest_url=url_for("console.dead_letters") if request.args.get("older") else None,
+    )
