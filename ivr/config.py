@@ -136,6 +136,7 @@ class Settings:
     retention_days: int = 365
     redis_timeout_s: float = 0.25
     redis_retry_after_s: float = 2.0
+    login_rate_limit: str = "10 per minute"  # refused sign-ins per address
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -174,6 +175,7 @@ def load_settings() -> Settings:
         queue_max_wait_s=env_int("QUEUE_MAX_WAIT_S", 120),
         queue_seconds_per_caller=env_int("QUEUE_SECONDS_PER_CALLER", 90),
         retention_days=env_days("RETENTION_DAYS", 365),
+        login_rate_limit=env_str("LOGIN_RATE_LIMIT", "10 per minute"),
     )
     check_production(settings)
     return settings
