@@ -25,6 +25,7 @@ from ivr.number_blocks import database_lease
 from ivr.prompts import load_catalogues
 from ivr.readiness import check_readiness
 from ivr.redis_link import EmbeddedRedis, connect
+from ivr.request_guard import guard_odd_input
 from ivr.sink import CallLogSink, start_spool_replayer
 from ivr.spool import Spool
 from ivr.telephony import Telephony, TwilioTransport, build_telephony
@@ -158,6 +159,7 @@ def _register(app: Flask) -> None:
     from ivr.voice import voice
     from ivr.web import register_web
 
+    guard_odd_input(app)  # first, so CSRF, sign-in and the views only see clean input
     app.register_blueprint(voice)
     app.register_blueprint(api)
     # Twilio signs its webhooks and the API takes a bearer token: no CSRF tokens there.

@@ -31,11 +31,12 @@ def in_models(obj: Any, name: str | None, type_: str, reflected: bool, compare_t
 
 
 def make_engine(url: str) -> Engine:
+    # hide_parameters: an SQL error in a log never shows the values (numbers, names, words).
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
 
 
 class Database:

@@ -10,12 +10,13 @@ still needs removing, so a purge that stopped half-way, or runs twice, ends in t
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, not_, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ivr.db import Database
@@ -37,6 +38,12 @@ from ivr.models import (
 log = logging.getLogger(__name__)
 
 MASK = "****"
+# Every shape mask_number gives, as SQL LIKE patterns (`_` is any one character): the purge
+# and the Python check agree on what is already masked, so nothing unmasked is left behind.
+MASKED_SHAPES = ("****", "****_", "****__", "___****____", "____****____")
+_MASKED_SHAPE = re.compile(
+    "|".join(shape.replace("*", r"\*").replace("_", ".") for shape in MASKED_SHAPES), re.DOTALL
+)
 CHINA_PREFIX = "+86"
 PURGE_BATCH = 500  # rows of each table per transaction: short locks while calls come in
 PURGE_BATCHES_PER_RUN = 20  # then the job steps aside for other jobs and queues its sequel
@@ -64,7 +71,7 @@ def mask_number(number: str) -> str:
     """138****8000 for +8613800138000: enough to tell callers apart, not to dial them.
     Masking a masked number changes nothing; a number without digits becomes ****."""
     text = number.strip()
-    if not text or "*" in text:
+    if not text or is_masked(text):
         return text
     if not any(char.isdigit() for char in text):
         return MASK
@@ -73,6 +80,15 @@ def mask_number(number: str) -> str:
     if len(national) < head + 5:
         return MASK + national[-2:]
     return national[:head] + MASK + national[-4:]
+
+
+def is_masked(text: str) -> bool:
+    """Whether `text` has one of the shapes mask_number gives (a star alone proves nothing)."""
+    return _MASKED_SHAPE.fullmatch(text) is not None
+
+
+def _masked_in_sql(column: InstrumentedAttribute[str]) -> ColumnElement[bool]:
+    return or_(*(column.like(shape) for shape in MASKED_SHAPES))
 
 
 def mask_name(name: str | None) -> str:
@@ -144,7 +160,7 @@ def record_purge(db: Database, now: datetime, retention_days: int, records: int)
 
 
 def _unmasked(column: InstrumentedAttribute[str]) -> ColumnElement[bool]:
-    return and_(column != "", column.not_like("%*%"))
+    return and_(column != "", not_(_masked_in_sql(column)))
 
 
 def _calls(session: Session, cutoff: datetime, limit: int) -> int:

@@ -10,7 +10,7 @@ import re
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -113,24 +113,34 @@ def authenticate(session: Session, username: str, password: str, now: datetime) 
     if user is None or user.is_locked(now):
         _spend_a_password_check(password)
         return None
-    _forget_expired_lock(user)
     if not password_matches(user.password_hash, password):
-        _count_failure(user, now)
+        count_failed_login(session, user.id, now)
         return None
-    user.failed_logins, user.last_login_at = 0, now
+    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
     return user
 
 
-def _forget_expired_lock(user: User) -> None:
-    # Only called once the lock has run out: the user gets a fresh set of attempts.
-    if user.locked_until is not None:
-        user.failed_logins, user.locked_until = 0, None
-
-
-def _count_failure(user: User, now: datetime) -> None:
-    user.failed_logins += 1
-    if user.failed_logins >= MAX_FAILED_LOGINS:
-        user.locked_until = now + LOCKOUT
+def count_failed_login(session: Session, user_id: int, now: datetime) -> int:
+    """Add one failure in the database itself and return the new count, locking the account
+    when it reaches MAX_FAILED_LOGINS: guesses racing each other are all counted."""
+    # A lock that has run out is forgotten in the same statement: this failure is the first.
+    expired = and_(User.locked_until.is_not(None), User.locked_until <= now)
+    failures = case((expired, 0), else_=User.failed_logins) + 1
+    counted = (
+        update(User)
+        .where(User.id == user_id)
+        .values(
+            failed_logins=failures,
+            locked_until=case((expired, None), else_=User.locked_until),
+        )
+        .returning(User.failed_logins)
+        .execution_options(synchronize_session=False)
+    )
+    count = int(session.execute(counted).scalar_one())
+    if count >= MAX_FAILED_LOGINS:
+        lock = update(User).where(User.id == user_id).values(locked_until=now + LOCKOUT)
+        session.execute(lock.execution_options(synchronize_session=False))
+    return count
 
 
 def set_availability(session: Session, user_id: int, availability: Availability) -> None:

@@ -103,13 +103,15 @@ def _state(args: Mapping[str, str]) -> CallState:
     locale = args.get("lang", "")
     if locale not in engine.catalogues:
         locale = services().settings.default_locale
+    remembered = CallState.remembered_from(args, engine.seal)
     return CallState(
-        node=args.get("node", ""),
+        # State we cannot open (a changed key, say): start the menu again, politely.
+        node=args.get("node", "") if remembered is not None else "",
         locale=locale,
         seq=_count(args.get("seq")),
         no_input=_count(args.get("ni")),
         no_match=_count(args.get("nm")),
-        data=CallState.remembered_from(args),
+        data=remembered or (),
     )
 
 

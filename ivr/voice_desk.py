@@ -109,8 +109,9 @@ def _back_to_queue(bridge: Bridge) -> CallEvent:
 
 def _enqueue_again(bridge: Bridge) -> Enqueue:
     """The same queue and the engine's own wait and result URLs, one step on."""
-    node = services().engine.flow.nodes[bridge.node]
-    following = CallState(bridge.node, bridge.locale, seq=bridge.seq + 1).as_query()
+    engine = services().engine
+    node = engine.flow.nodes[bridge.node]
+    following = CallState(bridge.node, bridge.locale, seq=bridge.seq + 1).as_query(engine.seal)
     return Enqueue(
         queue=str(node.queue),
         wait_url="/voice/queue/wait?" + following,

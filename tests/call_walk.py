@@ -3,8 +3,48 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+from flask import Flask
+
+from ivr.app import services
 from tests.twilio_fake import TwilioFake, Verb, call_params
+
+URL_ATTRIBUTES = ("action", "url", "waitUrl", "statusCallback", "recordingStatusCallback")
+
+
+def state_url(
+    app: Flask, path: str, node: str, seq: int, lang: str = "zh-CN", **remembered: str
+) -> str:
+    """An action URL as the engine writes it: the position in plain sight, values sealed."""
+    with app.app_context():
+        seal = services().engine.seal
+    fields: dict[str, str | int] = {"node": node, "lang": lang, "seq": seq, "ni": 0, "nm": 0}
+    if remembered:
+        fields["d"] = seal.seal(tuple(sorted(remembered.items())))
+    return f"{path}?{urlencode(fields)}"
+
+
+def remembered_in(app: Flask, url: str) -> dict[str, str]:
+    """What the call has learned, opened from the sealed `d` of one of our action URLs."""
+    token = parse_qs(urlsplit(url).query).get("d", [""])[0]
+    if not token:
+        return {}
+    with app.app_context():
+        opened = services().engine.seal.open(token)
+    assert opened is not None, f"{url} carries state this hotline did not seal"
+    return dict(opened)
+
+
+def urls_in(verbs: list[Verb]) -> list[str]:
+    """Every URL the TwiML hands Twilio: action and wait URLs, redirects, nested ones too."""
+    found = []
+    for verb in verbs:
+        found += [verb.attrs[name] for name in URL_ATTRIBUTES if name in verb.attrs]
+        if verb.tag == "Redirect":
+            found.append(verb.text)
+        found += urls_in(verb.children)
+    return found
 
 
 @dataclass
@@ -16,6 +56,7 @@ class Walk:
     caller: str = "+8613800138000"
     heard: list[str] = field(default_factory=list)
     verbs: list[Verb] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)  # every URL our TwiML handed Twilio
 
     def start(self) -> Walk:
         self._take(self.twilio.answer(self.sid, caller=self.caller))
@@ -79,3 +120,4 @@ class Walk:
     def _take(self, verbs: list[Verb]) -> None:
         self.verbs = verbs
         self.heard += self.last_heard
+        self.urls += urls_in(verbs)

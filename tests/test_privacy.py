@@ -36,7 +36,13 @@ from ivr.models import (
     TicketStatus,
     WrapUp,
 )
-from ivr.privacy import mask_name, mask_number, purge_expired, purge_personal_data
+from ivr.privacy import (
+    is_masked,
+    mask_name,
+    mask_number,
+    purge_expired,
+    purge_personal_data,
+)
 from ivr.worker_process import daily_cron
 from tests.records import stored
 from worker.jobs import purge_expired_personal_data
@@ -63,6 +69,43 @@ RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"
 def test_numbers_are_masked_once(number: str, masked: str) -> None:
     assert mask_number(number) == masked
     assert mask_number(masked) == masked
+
+
+@pytest.mark.parametrize(
+    ("number", "masked"),
+    [
+        ("13800138000*", "138****000*"),
+        ("*13800138000", "*13****8000"),
+        ("138*0013*8000", "138****8000"),
+        ("138****80001234", "138****1234"),
+        ("****13800138000", "*******8000"),
+        ("*", "****"),
+    ],
+)
+def test_a_star_does_not_pass_for_a_mask(number: str, masked: str) -> None:
+    assert mask_number(number) == masked
+    assert is_masked(masked)
+    assert mask_number(masked) == masked
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["+8613800138000", "13800138000*", "+15551234567", "+8612", "12", "x", "\x00", "电话号码"],
+)
+def test_whatever_comes_in_goes_out_in_a_masked_shape(number: str) -> None:
+    assert is_masked(mask_number(number))
+
+
+def test_a_star_in_a_stored_number_does_not_spare_it_from_the_purge(
+    app: Flask, clock: FrozenClock
+) -> None:
+    one_call(app, OLD, clock.now() - timedelta(days=400))
+    with app.app_context(), services().db.session() as session:
+        session.scalars(select(Call).filter_by(call_sid=OLD)).one().caller_number = "13800138000*"
+    purge(app, clock)
+    [call] = stored(app, Call, call_sid=OLD)
+    assert call.caller_number == "138****000*"
+    assert purge(app, clock) == (0, True)  # masked now: the next purge leaves it be
 
 
 @pytest.mark.parametrize(

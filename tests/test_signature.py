@@ -9,6 +9,7 @@ from flask import Flask
 from werkzeug.datastructures import MultiDict
 
 from ivr.twiml import SignatureChecker
+from tests.call_walk import state_url
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.twilio_fake import TwilioFake, call_params
 
@@ -121,8 +122,9 @@ def test_without_a_public_url_the_request_url_is_signed(make_app: Callable[..., 
     app = make_app(public_base_url="")
     twilio = TwilioFake(app.test_client(), "http://localhost", AUTH_TOKEN)
     assert twilio.post("/voice/incoming", call_params("CA206")).status_code == 200
-    # The call's remembered values travel percent-encoded; the signature covers them as sent.
-    unit = "/voice/step?node=confirm_unit&lang=zh-CN&seq=3&d.ul=1%E6%A0%8B101%E5%AE%A4"
+    # The call's sealed values travel percent-encoded (%3D); the signature covers them as sent.
+    unit = state_url(app, "/voice/step", "confirm_unit", 3, ul="1栋101室")
+    assert "%3D" in unit
     assert twilio.post(unit, call_params("CA206", Digits="1")).status_code == 200
 
 

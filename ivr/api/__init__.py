@@ -6,7 +6,7 @@ import hmac
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -48,6 +48,13 @@ def require_token() -> ResponseReturnValue | None:
         response.headers["WWW-Authenticate"] = 'Bearer realm="hotline"'
         return response, 401
     return None
+
+
+@api.after_request
+def never_stored(response: Response) -> Response:
+    """Calls, tickets and callbacks name residents: no browser or proxy may keep a copy."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @api.errorhandler(HTTPException)

@@ -3,8 +3,8 @@
 Everything it needs is in memory: the flow, the prompt catalogues, the clock, a
 snapshot of the residents registry, and the caller's position, which travels in
 the action URLs Twilio calls back (Twilio signs those URLs, so the position
-cannot be forged). A webhook thus never reads the database to know where a
-caller is or who they are.
+cannot be forged; what the call has learned is sealed, so logs cannot read it).
+A webhook thus never reads the database to know where a caller is or who they are.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ivr.config import Settings
 from ivr.events import CallEvent, EventKind
 from ivr.flows.definition import REPEAT, Flow, Node, Option
 from ivr.flows.lookup import CallerLookup, Household, NobodyKnown
+from ivr.flows.sealed_state import Remembered, StateSeal
 from ivr.flows.speech import clean_digits, clean_speech, option_for_speech, speech_hints
 from ivr.hours import appointment_slots, office_is_open
 from ivr.prompts import Catalogue
@@ -68,7 +69,7 @@ class CallState:
     seq: int = 0
     no_input: int = 0
     no_match: int = 0
-    data: tuple[tuple[str, str], ...] = ()
+    data: Remembered = ()
 
     @property
     def failures(self) -> int:
@@ -86,7 +87,8 @@ class CallState:
         """The same call at another node, with a clean slate of failures."""
         return replace(self, node=node, no_input=0, no_match=0)
 
-    def as_query(self) -> str:
+    def as_query(self, seal: StateSeal) -> str:
+        """The position in plain parameters; what the call has learned sealed in `d`."""
         fields: dict[str, str | int] = {
             "node": self.node,
             "lang": self.locale,
@@ -94,12 +96,20 @@ class CallState:
             "ni": self.no_input,
             "nm": self.no_match,
         }
-        fields.update({f"d.{key}": value for key, value in self.data})
+        if self.data:
+            fields["d"] = seal.seal(self.data)
         return urlencode(fields)
 
     @classmethod
-    def remembered_from(cls, args: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-        values = {k[2:]: v[:MAX_VALUE_CHARS] for k, v in args.items() if k.startswith("d.") and v}
+    def remembered_from(cls, args: Mapping[str, str], seal: StateSeal) -> Remembered | None:
+        """The values sealed in `d` (none when it is absent); None when `d` is not ours."""
+        token = args.get("d", "")
+        if not token:
+            return ()
+        opened = seal.open(token)
+        if opened is None:
+            return None
+        values = {key: value[:MAX_VALUE_CHARS] for key, value in opened if value}
         return tuple(sorted(values.items()))[:MAX_REMEMBERED]
 
 
@@ -185,6 +195,7 @@ class FlowEngine:
         self.clock = clock
         self.lookup = lookup
         self.numbers = numbers
+        self.seal = StateSeal(settings.state_key or settings.secret_key)
         self.values = {
             "hotline_name": settings.hotline_name,
             "hotline_number": settings.hotline_number,
@@ -295,7 +306,7 @@ class FlowEngine:
         )
         verbs += [*self._speak(state, "system.queue_hold"), Pause(QUEUE_HOLD_PAUSE_S)]
         choice = Gather(
-            action="/voice/queue/choice?" + state.as_query(),
+            action="/voice/queue/choice?" + state.as_query(self.seal),
             prompts=tuple(self._speak(state, "queue.choice")),
             language=self.catalogues[state.locale].voice.gather_language,
             timeout_s=5,
@@ -507,8 +518,8 @@ class FlowEngine:
                 queue=str(node.queue),
                 # The wait rounds carry the step after the hand-off, so whatever the caller
                 # chooses while waiting is logged after the hand-off itself.
-                wait_url="/voice/queue/wait?" + following.as_query(),
-                action="/voice/queue/result?" + following.as_query(),
+                wait_url="/voice/queue/wait?" + following.as_query(self.seal),
+                action="/voice/queue/result?" + following.as_query(self.seal),
             )
         )
 
@@ -517,7 +528,7 @@ class FlowEngine:
     ) -> None:
         if node.type == "message":
             turn.events.append(self._event(call, state, EventKind.MESSAGE_OFFERED))
-        action = "/voice/message?" + following.as_query()
+        action = "/voice/message?" + following.as_query(self.seal)
         # A description in English can be transcribed for the ticket; Twilio has no Mandarin here.
         transcribe = node.type == "record" and state.locale.startswith("en")
         record = Record(
@@ -533,13 +544,13 @@ class FlowEngine:
         if rung >= len(ladder):
             return str(node.exhausted), state
         turn.verbs += self._prompts(node, state)
-        action = "/voice/dialed?" + state.remember({"rung": str(rung)}).as_query()
+        action = "/voice/dialed?" + state.remember({"rung": str(rung)}).as_query(self.seal)
         turn.verbs.append(Dial(number=ladder[rung], action=action, timeout_s=DIAL_TIMEOUT_S))
         return None
 
     def _ask(self, node: Node, state: CallState, turn: Turn, prompts: list[Speech]) -> None:
         voice = self.catalogues[state.locale].voice
-        action = "/voice/step?" + state.as_query()
+        action = "/voice/step?" + state.as_query(self.seal)
         turn.verbs.append(
             Gather(
                 action=action,

@@ -20,6 +20,7 @@ from ivr.web.access import current_staff, init_login
 from ivr.web.auth import auth
 from ivr.web.console import console
 from ivr.web.desk import desk
+from ivr.web.sign_in_limit import limit_sign_ins
 
 PAGES = (auth, console, desk)
 PAGE_NAMES = frozenset(page.name for page in PAGES)
@@ -45,6 +46,7 @@ def register_web(app: Flask, settings: Settings, exempt: Iterable[Blueprint]) ->
     init_login(app)
     for page in PAGES:
         app.register_blueprint(page)
+    limit_sign_ins(app, settings, app.extensions["ivr"].redis)
     app.after_request(add_page_headers)
     app.register_error_handler(CSRFError, csrf_refused)
     app.context_processor(page_context)
