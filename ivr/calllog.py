@@ -70,9 +70,28 @@ def record_events(session: Session, events: Sequence[CallEvent]) -> int:
     insert_ignoring_duplicates(session, Call.__table__, placeholders, "call_sid")  # type: ignore[arg-type]
     rows = [_event_row(e) for e in events]
     added = insert_ignoring_duplicates(session, CallEventRow.__table__, rows, "dedupe_key")  # type: ignore[arg-type]
-    for sid in by_call:
-        refresh_call(session, sid)
+    refresh_calls(session, list(by_call))
     return added
+
+
+def refresh_calls(session: Session, call_sids: Sequence[str]) -> None:
+    """refresh_call for many calls at once: two queries, not two per call (a worker
+    stores many webhooks in one transaction)."""
+    calls = session.scalars(
+        select(Call)
+        .where(Call.call_sid.in_(call_sids))
+        .order_by(Call.call_sid)  # one lock order for every worker: no deadlocks
+        .with_for_update()
+    ).all()
+    stored: dict[str, list[CallEventRow]] = {sid: [] for sid in call_sids}
+    for row in session.scalars(
+        select(CallEventRow)
+        .where(CallEventRow.call_sid.in_(call_sids))
+        .order_by(CallEventRow.at, CallEventRow.seq, CallEventRow.id)
+    ):
+        stored[row.call_sid].append(row)
+    for call in calls:
+        summarise(call, stored[call.call_sid])
 
 
 def refresh_call(session: Session, call_sid: str) -> None:
