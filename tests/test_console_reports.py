@@ -147,7 +147,8 @@ def test_only_a_reports_own_files_can_be_downloaded(
     fake_report(app, "2026-08", "calls.csv")
     fake_report(app, ".2026-11-staging", "report.html")
     response = supervisor.get(path)
-    assert response.status_code == 404
+    # A NUL is odd input, refused before any view looks at the path.
+    assert response.status_code == (400 if "%00" in path else 404)
     assert stored(app, AuditEntry) == []
 
 
