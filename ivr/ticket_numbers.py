@@ -65,13 +65,13 @@ class TicketNumbers:
         key = (call_sid, kind)
         with self._lock:
             known = self._given.get(key)
-        if known is None:
-            known = self._told_elsewhere(key)
         if known is not None:
             return known
         sequence = self._take(local_day.date())
         if sequence is None:
             return None
+        # One round trip to Redis: a replay another process saw first keeps that process's
+        # number, and the sequence taken here is simply never used.
         number = self._settle(key, number_for(local_day.date(), sequence))
         with self._lock:
             self._given[key] = number
@@ -122,17 +122,6 @@ class TicketNumbers:
             if sum(len(block) for block in blocks) < LOW_WATER:
                 self._wanted.set()
             return sequence
-
-    def _told_elsewhere(self, key: tuple[str, str]) -> str | None:
-        """The number another process gave this call, if Redis is there to say."""
-        if self._redis is None or time.monotonic() < self._redis_rests_until:
-            return None
-        try:
-            raw = self._redis.get(_remembered(key))
-        except (RedisError, OSError):
-            self._redis_rests_until = time.monotonic() + REDIS_REST_S
-            return None
-        return raw.decode() if isinstance(raw, bytes) else None
 
     def _settle(self, key: tuple[str, str], number: str) -> str:
         """Tell the other processes, unless one of them got there first."""

@@ -62,9 +62,7 @@ def redis_url() -> str:
         return settings.redis_url or services().embedded_redis.url  # type: ignore[union-attr]
 
 
-def wait_for_redis(
-    connection: Redis, who: str, sleep: Callable[[float], None] = wall.sleep
-) -> None:
+def wait_for_redis(connection: Redis, who: str) -> None:
     """Block until Redis answers: a process started during an outage waits rather than dies."""
     delay = 0.5
     said = False
@@ -75,7 +73,7 @@ def wait_for_redis(
             if not said:
                 log.warning("%s: Redis is not answering (%s); waiting for it", who, error)
                 said = True
-            sleep(delay)
+            wall.sleep(delay)
             delay = min(delay * 2, REDIS_WAIT_CAP_S)
             continue
         if said:
@@ -149,22 +147,19 @@ class Scheduler:
             give_back_abandoned(self.connection)
         self.ticks += 1
 
-    def run(self, ticks: int | None = None, sleep: Callable[[float], None] = wall.sleep) -> None:
+    def run(self) -> None:
         self.scheduler._install_signal_handlers()  # type: ignore[no-untyped-call]
         self.scheduler.register_birth()
-        done = 0
-        while not self.scheduler._stop_requested and (ticks is None or done < ticks):
+        while not self.scheduler._stop_requested:
             try:
                 self.tick()
             except REDIS_DOWN as error:
                 log.warning("scheduler: lost Redis (%s); waiting for it", error)
-                wait_for_redis(self.scheduler.connection, "scheduler", sleep)
+                wait_for_redis(self.scheduler.connection, "scheduler")
                 continue
-            done += 1
-            sleep(SCHEDULER_TICK_S)
-        if self.scheduler._stop_requested:
-            with suppress(*REDIS_DOWN):  # the locks expire by themselves if Redis is away
-                self.scheduler.stop()  # type: ignore[no-untyped-call]
+            wall.sleep(SCHEDULER_TICK_S)
+        with suppress(*REDIS_DOWN):  # the locks expire by themselves if Redis is away
+            self.scheduler.stop()  # type: ignore[no-untyped-call]
 
 
 def run_scheduler() -> None:

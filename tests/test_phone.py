@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +42,7 @@ from ivr.phone import (
 from ivr.residents import load_demo_estate
 from ivr.twiml import SignatureChecker
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI, services_of
+from tests.processes import free_port
 
 CALLER = "+8613800138000"  # in the demo estate, but the registry is empty unless a test loads it
 ENGINEER, DEPUTY = "+8613900000001", "+8613900000002"  # the on-call ladder
@@ -1298,11 +1298,7 @@ def test_call_from_terminal_explains_a_refused_signature(
 
 @pytest.fixture
 def closed_port() -> int:
-    """A local port nothing listens on: bound, then released."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+    return free_port()
 
 
 def test_http_transport_says_when_the_hotline_is_not_running(closed_port: int) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from rq.scheduler import RQScheduler
 
 from ivr.readiness import BACKLOG_LIMIT_S, SPOOL_LIMIT_S, check_readiness
 from ivr.spool import Spool
+from tests.processes import free_port
 from worker.queues import ALL_QUEUES, CALL_LOG_QUEUE
 
 
@@ -24,12 +24,6 @@ def everything_running(redis: Redis) -> None:
     Worker(queues, connection=redis).register_birth()  # type: ignore[no-untyped-call]
     RQScheduler(list(ALL_QUEUES), connection=redis).acquire_locks()  # type: ignore[no-untyped-call]
     CronScheduler(redis, name="hotline-cron").register_birth()
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_ready_when_workers_scheduler_and_cron_run(app: Flask, redis: Redis) -> None:
@@ -102,7 +96,7 @@ def test_a_spool_that_does_not_drain_is_reported(redis: Redis, tmp_path: Path) -
 
 
 def test_redis_down_is_a_clear_503_not_an_error(make_app: Callable[..., Flask]) -> None:
-    app = make_app(redis_url=f"redis://127.0.0.1:{closed_port()}/0")
+    app = make_app(redis_url=f"redis://127.0.0.1:{free_port()}/0")
 
     answer = app.test_client().get("/readyz")
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,32 +14,13 @@ import pytest
 import requests
 
 from ivr.twiml import SignatureChecker
+from tests.processes import free_port, session_processes, wait_for
 from tests.twilio_fake import call_params, parse_twiml
 
 T = TypeVar("T")
 
 TOKEN = "run-command-test-token"
 API_TOKEN = "run-command-api-token"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(check: Callable[[], T | None], seconds: float, what: str) -> T:
-    """Waits for a real subprocess to get somewhere: bounded, and fails loudly."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            found = check()
-        except requests.RequestException:
-            found = None
-        if found is not None:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def hotline_env(tmp_path: Path) -> dict[str, str]:
@@ -117,23 +96,6 @@ def test_ivr_run_answers_and_logs_a_call(hotline: str) -> None:
 
     call = wait_for(logged, 30, "the worker to write the call log")
     assert (call["outcome"], call["queue"], call["duration_s"]) == ("transferred", "general", 21)
-
-
-def session_processes(session: int, marker: str) -> list[int]:
-    """Processes of this hotline (its session) whose command line holds `marker`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[3]) == session and marker in command:
-            found.append(int(entry.name))
-    return sorted(found)
 
 
 def ready(base: str) -> dict[str, Any] | None:

@@ -3,7 +3,6 @@ memory: unique across processes, the same on replay, and never dependent on Redi
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable
 from datetime import date
@@ -20,16 +19,11 @@ from ivr.sink import CallLogSink
 from ivr.ticket_numbers import BLOCK_SIZE, TicketNumbers
 from tests.call_walk import Walk
 from tests.conftest import AUTH_TOKEN, BASE_URL, office_hours_moment
+from tests.processes import free_port
 from tests.records import stored
 from tests.twilio_fake import TwilioFake
 
 DAY = date(2026, 11, 23)
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def complaint(phone: TwilioFake, sid: str) -> Walk:
@@ -88,7 +82,7 @@ def test_two_web_processes_never_hand_out_the_same_number(
 def test_with_redis_down_the_number_heard_is_the_number_stored(
     make_app: Callable[..., Flask], run_jobs: Callable[[], int]
 ) -> None:
-    down = make_app(redis_url=f"redis://127.0.0.1:{closed_port()}/0")
+    down = make_app(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     with down.app_context():
         numbers = services().numbers
     assert isinstance(numbers, TicketNumbers)
@@ -119,7 +113,7 @@ def test_with_redis_down_the_number_heard_is_the_number_stored(
 def test_a_replayed_webhook_hears_the_same_number(
     make_app: Callable[..., Flask], run_jobs: Callable[[], int]
 ) -> None:
-    app = make_app(redis_url=f"redis://127.0.0.1:{closed_port()}/0")
+    app = make_app(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     phone = phone_of(app)
     walk = Walk(phone, "CA900").start().press("2").press("8#").press("1203#").press("1").press("2")
     asked = walk.action

@@ -26,31 +26,13 @@ from sqlalchemy import create_engine, func, select
 
 from ivr.models import CallEventRow, Ticket
 from ivr.twiml import SignatureChecker
+from tests.processes import free_port, session_processes, wait_for
 from tests.twilio_fake import Verb, call_params, parse_twiml
 
 T = TypeVar("T")
 TOKEN = "fault-run-auth-token"
 API_TOKEN = "fault-run-api-token"
 IVR = Path(sys.executable).with_name("ivr")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(check: Callable[[], T | None], seconds: float, what: str) -> T:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            found = check()
-        except (requests.RequestException, OSError):
-            found = None
-        if found is not None:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def redis_server_binary() -> str:
@@ -175,20 +157,9 @@ class Hotline:
             self._log.close()
 
     def children(self, marker: str) -> list[int]:
-        """Processes of this hotline (its session) whose command line holds `marker`."""
+        """Processes of this hotline whose command line holds `marker`."""
         assert self.process
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[3]) == self.process.pid and marker in command:
-                found.append(int(entry.name))
-        return found
+        return session_processes(self.process.pid, marker)
 
     def post(self, path: str, params: dict[str, str]) -> list[Verb]:
         url = self.base + path
