@@ -138,7 +138,8 @@ def test_ivr_run_replaces_killed_children_and_refuses_a_second_run(
         return True if len(now) == 4 and not now & killed else None
 
     wait_for(replaced, 30, "supervisord to start new workers, scheduler and cron")
-    wait_for(lambda: all_workers(hotline, 2), 90, "the workers, scheduler and cron to be back")
+    # A killed worker stays listed until its key expires (RQ: its TTL + 60 s).
+    wait_for(lambda: all_workers(hotline, 2), 180, "the workers, scheduler and cron to be back")
     test_ivr_run_answers_and_logs_a_call(hotline)
 
 

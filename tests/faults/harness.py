@@ -384,9 +384,19 @@ def events_per_call(hotline: Hotline) -> int:
     assert not result.error, result.error
 
     def stored() -> int | None:
+        # Complete once its status callback is stored (the last webhook of the call) and
+        # the count holds for a second: counting earlier undercounts on a busy machine.
+        engine = create_engine(hotline.database_url)
+        with engine.connect() as connection:
+            ended = connection.scalar(
+                select(func.count()).where(
+                    CallEventRow.call_sid == result.sid, CallEventRow.kind == "status"
+                )
+            )
+        engine.dispose()
         events, _ = stored_counts(hotline.database_url, [result.sid])
-        time.sleep(1)  # a late status event may still be on its way
+        time.sleep(1)
         again, _ = stored_counts(hotline.database_url, [result.sid])
-        return again[result.sid] if again[result.sid] and again == events else None
+        return again[result.sid] if ended and again == events else None
 
     return wait_for(stored, 60, "the baseline call to be stored")
