@@ -24,6 +24,7 @@ from worker.call_log_batches import (
     QUEUE_KEY,
     give_back_abandoned,
     in_hand_key,
+    queued_behind,
 )
 from worker.queues import CALL_LOG_JOB, CALL_LOG_QUEUE
 
@@ -111,3 +112,34 @@ def test_jobs_held_by_a_dead_worker_go_back_to_the_queue(
     redis.delete(in_hand_key("alive-worker"), HANDS_KEY)
     run_jobs()
     assert len(stored(app, CallEventRow)) == 10
+
+
+def test_jobs_left_in_a_living_workers_hand_are_stored_with_its_next_batch(
+    app: Flask, redis: Redis
+) -> None:
+    enqueue_webhooks(redis, 4)
+    hand = in_hand_key("carried-on")
+    for _ in range(2):  # a take whose jobs were neither stored nor given back (Redis dropped)
+        job_id = redis.lpop(QUEUE_KEY)
+        assert isinstance(job_id, bytes)
+        redis.rpush(hand, job_id)
+    redis.sadd(HANDS_KEY, hand)
+
+    with queued_behind(redis, "carried-on", RECORD_JOB) as payloads:
+        sids = [payload[0]["call_sid"] for payload in payloads]
+
+    assert sids == ["CA0000", "CA0001", "CA0002", "CA0003"]  # the two held first
+    assert redis.llen(hand) == 0
+    assert redis.smembers(HANDS_KEY) == set()
+
+
+def test_a_take_never_holds_more_than_its_limit(redis: Redis) -> None:
+    enqueue_webhooks(redis, 5)
+    hand = in_hand_key("carried-on")
+    job_id = redis.lpop(QUEUE_KEY)
+    assert isinstance(job_id, bytes)
+    redis.rpush(hand, job_id)
+
+    with queued_behind(redis, "carried-on", RECORD_JOB, limit=3) as payloads:
+        assert len(payloads) == 3  # the one held, and two from the queue
+    assert redis.llen(QUEUE_KEY) == 2

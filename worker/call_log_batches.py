@@ -33,12 +33,22 @@ HANDS_KEY = "ivr:call-log:hands"  # the set of in-hand lists, so the scheduler c
 WORKER_KEY_PREFIX = "rq:worker:"
 
 # LPOP with a count needs Redis 6.2; the embedded server is 6.2 and CI's is 7.
+# Whatever is still in this worker's hand was never stored: an earlier take failed before
+# its jobs could be deleted or given back (Redis dropped, say, and the worker carried on
+# under the same name). It is taken first, so deleting the hand after a batch never
+# deletes a job whose events were not in that batch.
 _TAKE = """
-local ids = redis.call('LPOP', KEYS[1], ARGV[1])
-if not ids then return {} end
-redis.call('RPUSH', KEYS[2], unpack(ids))
-redis.call('SADD', KEYS[3], KEYS[2])
-return ids
+local held = redis.call('LRANGE', KEYS[2], 0, -1)
+local room = tonumber(ARGV[1]) - #held
+if room > 0 then
+  local ids = redis.call('LPOP', KEYS[1], room)
+  if ids then
+    redis.call('RPUSH', KEYS[2], unpack(ids))
+    for _, id in ipairs(ids) do held[#held + 1] = id end
+  end
+end
+if #held > 0 then redis.call('SADD', KEYS[3], KEYS[2]) end
+return held
 """
 
 _GIVE_BACK = """
