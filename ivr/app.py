@@ -25,6 +25,7 @@ from ivr.number_blocks import database_lease
 from ivr.prompts import load_catalogues
 from ivr.readiness import check_readiness
 from ivr.redis_link import EmbeddedRedis, connect
+from ivr.redis_rest import RedisRest
 from ivr.request_guard import guard_odd_input
 from ivr.sink import CallLogSink, start_spool_replayer
 from ivr.spool import Spool
@@ -77,7 +78,8 @@ def build_services(
     redis, embedded = _redis(settings)
     directory = DirectoryCache()
     db = Database(settings.database_url)
-    numbers = TicketNumbers(database_lease(db, clock), redis)
+    rest = RedisRest(settings.redis_retry_after_s)  # shared: one timeout serves both
+    numbers = TicketNumbers(database_lease(db, clock), redis, rest)
     engine = FlowEngine(flow, catalogues, settings, clock, lookup=directory.lookup, numbers=numbers)
     spool = Spool(settings.spool_dir)
     return Services(
@@ -85,7 +87,7 @@ def build_services(
         clock=clock,
         db=db,
         redis=redis,
-        sink=sink or CallLogSink(redis, spool, settings.redis_retry_after_s),
+        sink=sink or CallLogSink(redis, spool, rest),
         engine=engine,
         directory=directory,
         signatures=SignatureChecker(settings.twilio_auth_token),

@@ -1,8 +1,8 @@
 """Getting call-log events to the workers without ever making a caller wait.
 
 Events go to RQ. If Redis does not answer within its short timeout, they go to
-the spool on this host instead, and Redis is left alone for a few seconds (so a
-dead Redis costs one timeout, not one per call). A background thread replays the
+the spool on this host instead, and Redis is left alone for a few seconds (ivr.redis_rest:
+a dead Redis costs one timeout, not one per call). A background thread replays the
 spool once Redis answers again.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 
 from redis import Redis
 from redis.exceptions import RedisError
 
 from ivr.events import CallEvent
+from ivr.redis_rest import RedisRest
 from ivr.spool import Payload, Spool
 from worker.queues import CALL_LOG_JOB, call_log_queue
 
@@ -26,25 +26,17 @@ RECORD_JOB = "worker.jobs.record_call_events"
 
 
 class CallLogSink:
-    def __init__(
-        self,
-        redis: Redis,
-        spool: Spool,
-        retry_after_s: float = 2.0,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, redis: Redis, spool: Spool, rest: RedisRest | None = None) -> None:
         self.redis = redis
         self.spool = spool
-        self.retry_after_s = retry_after_s
-        self._monotonic = monotonic
-        self._redis_down_until = 0.0
+        self.rest = rest or RedisRest()
         self._queue = call_log_queue(redis)
 
     def record(self, events: list[CallEvent]) -> None:
         if not events:
             return
         payload = [event.to_dict() for event in events]
-        if self._redis_resting() or not self._enqueue(payload):
+        if self.rest.resting() or not self._enqueue(payload):
             self.spool.put(payload)
 
     def replay_spool(self) -> int:
@@ -60,14 +52,11 @@ class CallLogSink:
             log.info("spool replay waits for Redis: %s", exc)
             return 0
 
-    def _redis_resting(self) -> bool:
-        return self._monotonic() < self._redis_down_until
-
     def _enqueue(self, payload: Payload) -> bool:
         try:
             self._enqueue_or_raise(payload)
         except (RedisError, OSError) as exc:
-            self._redis_down_until = self._monotonic() + self.retry_after_s
+            self.rest.failed()
             log.warning("Redis unavailable, spooling %d call-log events: %s", len(payload), exc)
             return False
         return True

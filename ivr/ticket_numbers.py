@@ -17,7 +17,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -25,13 +24,14 @@ from datetime import date, datetime, timedelta
 from redis import Redis
 from redis.exceptions import RedisError
 
+from ivr.redis_rest import RedisRest
+
 log = logging.getLogger(__name__)
 
 BLOCK_SIZE = 20
 LOW_WATER = 5  # lease the next block while this many are left: a burst never runs dry
 REMEMBER_CALLS = 5000
 REMEMBER_FOR = timedelta(days=3)
-REDIS_REST_S = 2.0
 REFILL_EVERY_S = 2.0
 
 Lease = Callable[[date, int], range]
@@ -50,14 +50,16 @@ def holder_name() -> str:
 
 
 class TicketNumbers:
-    def __init__(self, lease: Lease, redis: Redis | None = None) -> None:
+    def __init__(
+        self, lease: Lease, redis: Redis | None = None, rest: RedisRest | None = None
+    ) -> None:
         self._lease = lease
         self._redis = redis
         self._blocks: dict[date, list[range]] = {}
         self._given: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._lock = threading.Lock()
         self._wanted = threading.Event()
-        self._redis_rests_until = 0.0
+        self._rest = rest or RedisRest()
 
     def for_call(self, call_sid: str, kind: str, local_day: datetime) -> str | None:
         """This call's number for a ticket of this kind, the same on every replay, or
@@ -125,14 +127,14 @@ class TicketNumbers:
 
     def _settle(self, key: tuple[str, str], number: str) -> str:
         """Tell the other processes, unless one of them got there first."""
-        if self._redis is None or time.monotonic() < self._redis_rests_until:
+        if self._redis is None or self._rest.resting():
             return number
         try:
             if self._redis.set(_remembered(key), number, nx=True, ex=REMEMBER_FOR):
                 return number
             raw = self._redis.get(_remembered(key))
         except (RedisError, OSError):
-            self._redis_rests_until = time.monotonic() + REDIS_REST_S
+            self._rest.failed()
             return number
         return raw.decode() if isinstance(raw, bytes) else number
 

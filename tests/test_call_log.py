@@ -16,6 +16,7 @@ from ivr.clock import FrozenClock
 from ivr.events import CallEvent, EventKind
 from ivr.models import Call, CallEventRow
 from ivr.redis_link import connect
+from ivr.redis_rest import RedisRest
 from ivr.sink import CallLogSink
 from ivr.spool import Spool
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI
@@ -181,9 +182,7 @@ def test_a_dead_redis_is_rested_not_retried_on_every_call(tmp_path: Path) -> Non
     now = [100.0]
     attempts: list[str] = []
     redis = connect("redis://127.0.0.1:1/0", 0.1)
-    sink = CallLogSink(
-        redis, Spool(tmp_path / "spool"), retry_after_s=2.0, monotonic=lambda: now[0]
-    )
+    sink = CallLogSink(redis, Spool(tmp_path / "spool"), RedisRest(2.0, lambda: now[0]))
     original = sink._enqueue_or_raise
 
     def counting(payload: list[dict[str, object]]) -> None:

@@ -9,12 +9,14 @@ from datetime import date
 
 import pytest
 from flask import Flask
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
 
 from ivr.app import services
 from ivr.db import Database
 from ivr.models import OutboundMessage, Ticket, TicketNumberBlock
 from ivr.number_blocks import lease_in
+from ivr.redis_rest import RedisRest
 from ivr.sink import CallLogSink
 from ivr.ticket_numbers import BLOCK_SIZE, TicketNumbers
 from tests.call_walk import Walk
@@ -142,3 +144,32 @@ def test_with_no_number_in_hand_the_caller_is_told_it_comes_by_sms(
     with app.app_context(), services().db.reader() as session:
         bodies = session.scalars(select(OutboundMessage.body)).all()
     assert any(ticket.number in body for body in bodies)
+
+
+class CountingRedis:
+    """Stands in for a Redis that does not answer, and counts how often it was asked."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def set(self, *args: object, **kwargs: object) -> bool:
+        self.asked += 1
+        raise RedisConnectionError("no answer")
+
+
+def test_once_redis_has_failed_a_webhook_numbering_does_not_ask_it_again() -> None:
+    rest = RedisRest(2.0)
+    redis = CountingRedis()
+    numbers = TicketNumbers(lambda day, size: range(1, size + 1), redis, rest)  # type: ignore[arg-type]
+    numbers.refill(DAY)
+    at = office_hours_moment()
+
+    rest.failed()  # the call-log sink found Redis gone on this same webhook
+    assert numbers.for_call("CA901", "complaint", at)
+    assert redis.asked == 0
+
+    fresh = TicketNumbers(lambda day, size: range(1, size + 1), redis, RedisRest(2.0))  # type: ignore[arg-type]
+    fresh.refill(DAY)
+    assert fresh.for_call("CA902", "complaint", at)
+    assert fresh.for_call("CA903", "complaint", at)
+    assert redis.asked == 1  # one timeout, then it rests
