@@ -17,12 +17,16 @@ from rq import Queue, Worker
 from rq.cron import CronScheduler
 from rq.job import Job
 from rq.scheduler import RQScheduler
+from rq.worker import BaseWorker
 
 from ivr.spool import Spool
 from worker.queues import ALL_QUEUES, CALL_LOG_QUEUE
 
 BACKLOG_LIMIT_S = 30.0  # a call-log job older than this: the workers are not keeping up
 SPOOL_LIMIT_S = 60.0  # the replayer runs every few seconds; a batch this old is stuck
+# RQ workers beat every 15 s when idle and every 30 s while a job runs; RQ itself forgets a
+# worker only 60 s after its time-to-live, so a killed one would count for a minute and more.
+HEARTBEAT_LAPSE_S = 45.0
 
 
 @dataclass
@@ -53,7 +57,7 @@ def check_readiness(redis: Redis, spool: Spool, now: float | None = None) -> Rea
         return found
     found.checks["redis"] = "ok"
     try:
-        _check_workers(found, redis)
+        _check_workers(found, redis, at)
         _check_schedulers(found, redis)
         _check_queues(found, redis, at)
     except (RedisError, OSError) as error:
@@ -78,11 +82,19 @@ def _spooled_at(name: str) -> float | None:
     return int(head) / 1e9 if head.isdigit() else None
 
 
-def _check_workers(found: Readiness, redis: Redis) -> None:
+def _check_workers(found: Readiness, redis: Redis, at: float) -> None:
     workers = [w for w in Worker.all(connection=redis) if CALL_LOG_QUEUE in w.queue_names()]
-    found.checks["workers"] = len(workers)
-    if not workers:
+    beating = [w for w in workers if _beats(w, at)]
+    found.checks["workers"] = len(beating)
+    if len(beating) < len(workers):
+        found.checks["workers_silent"] = len(workers) - len(beating)
+    if not beating:
         found.problems.append("no worker is running: calls are not logged and no SMS leaves")
+
+
+def _beats(worker: BaseWorker, at: float) -> bool:
+    last = worker.last_heartbeat
+    return last is not None and at - last.timestamp() <= HEARTBEAT_LAPSE_S
 
 
 def _check_schedulers(found: Readiness, redis: Redis) -> None:

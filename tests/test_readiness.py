@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask import Flask
@@ -11,17 +12,24 @@ from redis import Redis
 from rq import Queue, Worker
 from rq.cron import CronScheduler
 from rq.scheduler import RQScheduler
+from rq.utils import now as utcnow
+from rq.utils import utcformat
 
-from ivr.readiness import BACKLOG_LIMIT_S, SPOOL_LIMIT_S, check_readiness
+from ivr.readiness import BACKLOG_LIMIT_S, HEARTBEAT_LAPSE_S, SPOOL_LIMIT_S, check_readiness
 from ivr.spool import Spool
 from tests.processes import free_port
 from worker.queues import ALL_QUEUES, CALL_LOG_QUEUE
 
 
-def everything_running(redis: Redis) -> None:
-    """A worker, the scheduler and cron as `ivr run` starts them, announced in Redis."""
+def everything_running(redis: Redis, beat_at: float | None = None) -> None:
+    """A worker, the scheduler and cron as `ivr run` starts them, announced in Redis; the
+    worker's last heartbeat at `beat_at` (a check run later still finds it beating)."""
     queues = [Queue(name, connection=redis) for name in ALL_QUEUES]
-    Worker(queues, connection=redis).register_birth()  # type: ignore[no-untyped-call]
+    worker = Worker(queues, connection=redis)
+    worker.register_birth()  # type: ignore[no-untyped-call]
+    if beat_at is not None:
+        beat = datetime.fromtimestamp(beat_at, UTC)
+        redis.hset(worker.key, "last_heartbeat", utcformat(beat))
     RQScheduler(list(ALL_QUEUES), connection=redis).acquire_locks()  # type: ignore[no-untyped-call]
     CronScheduler(redis, name="hotline-cron").register_birth()
 
@@ -64,13 +72,30 @@ def test_a_killed_worker_is_missed_once_its_heartbeat_lapses(app: Flask, redis: 
     ]
 
 
-def test_a_backing_up_queue_is_reported(redis: Redis, tmp_path: Path) -> None:
+def test_a_worker_whose_heartbeat_stopped_is_missed_before_rq_forgets_it(
+    app: Flask, redis: Redis
+) -> None:
     everything_running(redis)
+    [worker] = Worker.all(connection=redis)
+    # What a SIGKILL leaves for a minute and more: the worker's key, with its last beat.
+    lapsed = utcnow() - timedelta(seconds=HEARTBEAT_LAPSE_S + 1)
+    redis.hset(worker.key, "last_heartbeat", utcformat(lapsed))
+
+    answer = app.test_client().get("/readyz")
+
+    assert answer.status_code == 503
+    body = answer.get_json()
+    assert body["problems"] == ["no worker is running: calls are not logged and no SMS leaves"]
+    assert (body["checks"]["workers"], body["checks"]["workers_silent"]) == (0, 1)
+
+
+def test_a_backing_up_queue_is_reported(redis: Redis, tmp_path: Path) -> None:
+    later = time.time() + BACKLOG_LIMIT_S + 15
+    everything_running(redis, beat_at=later)
     queue = Queue(CALL_LOG_QUEUE, connection=redis)
     for n in range(3):
         queue.enqueue("worker.jobs.record_call_events", [], job_id=f"batch-{n}")
 
-    later = time.time() + BACKLOG_LIMIT_S + 15
     found = check_readiness(redis, Spool(tmp_path / "spool"), now=later)
 
     assert not found.ready
@@ -82,12 +107,13 @@ def test_a_backing_up_queue_is_reported(redis: Redis, tmp_path: Path) -> None:
 
 
 def test_a_spool_that_does_not_drain_is_reported(redis: Redis, tmp_path: Path) -> None:
-    everything_running(redis)
+    later = time.time() + SPOOL_LIMIT_S + 30
+    everything_running(redis, beat_at=later)
     spool = Spool(tmp_path / "spool")
     spool.put([{"call_sid": "CA1"}])
     spool.put([{"call_sid": "CA2"}])
 
-    found = check_readiness(redis, spool, now=time.time() + SPOOL_LIMIT_S + 30)
+    found = check_readiness(redis, spool, now=later)
 
     assert found.checks["spool"]["batches"] == 2
     assert found.problems == [
