@@ -10,9 +10,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ivr.models import DeadLetter, StaffRole, User
+from ivr.models import AuditAction, AuditEntry, DeadLetter, StaffRole, User
 from tests.console_seed import NOW, add_rows
-from tests.web_client import assert_role_checks, log_in, page_html
+from tests.records import stored
+from tests.web_client import assert_role_checks, log_in, page_html, submit
 
 PAGE = "/console/dead-letters"
 
@@ -96,3 +97,53 @@ def test_pages_of_dead_letters(supervisor: FlaskClient, app: Flask) -> None:
     assert older is not None
     second = page_html(supervisor, older.group(1).replace("&amp;", "&"))
     assert shown_calls(second) == [f"CA9{n:02d}" for n in range(50, 55)]
+
+
+def test_a_supervisor_marks_a_dead_letter_resolved_and_the_audit_log_says_who(
+    supervisor: FlaskClient, app: Flask
+) -> None:
+    add_rows(app, letter("CA810:1:speech:main_menu", 3))
+    [parked] = stored(app, DeadLetter)
+    html = page_html(supervisor, PAGE)
+    assert f'id="resolve-{parked.id}"' in html
+    assert re.search(r'id="nav-dead-letters-count">1<', html)
+
+    answer = submit(supervisor, PAGE, f"{PAGE}/{parked.id}/resolve")
+
+    assert (answer.status_code, answer.headers["Location"]) == (303, PAGE)
+    after = page_html(supervisor, PAGE)
+    assert f"Dead letter {parked.id} marked resolved." in after
+    assert f'id="resolve-{parked.id}"' not in after
+    assert "nav-dead-letters-count" not in after
+    [entry] = stored(app, AuditEntry)
+    assert (entry.username, entry.action, entry.call_sid, entry.detail) == (
+        "zhuguan",
+        AuditAction.RESOLVE_DEAD_LETTER,
+        "CA810",
+        f"dead letter {parked.id}",
+    )
+
+
+def test_resolving_twice_is_said_and_audited_once(supervisor: FlaskClient, app: Flask) -> None:
+    add_rows(app, letter("CA811:0:status:status", 3))
+    [parked] = stored(app, DeadLetter)
+    submit(supervisor, PAGE, f"{PAGE}/{parked.id}/resolve")
+    again = submit(supervisor, PAGE, f"{PAGE}/{parked.id}/resolve")
+    assert again.status_code == 303
+    assert f"Dead letter {parked.id} was already resolved." in page_html(supervisor, PAGE)
+    assert len(stored(app, AuditEntry)) == 1
+
+
+def test_resolving_a_dead_letter_that_does_not_exist_is_a_404(supervisor: FlaskClient) -> None:
+    answer = submit(supervisor, PAGE, f"{PAGE}/999/resolve")
+    assert answer.status_code == 404
+    assert "No such dead letter." in answer.get_data(as_text=True)
+
+
+def test_resolving_needs_the_form_token_and_a_console_role(
+    supervisor: FlaskClient, app: Flask
+) -> None:
+    add_rows(app, letter("CA812:0:status:status", 3))
+    [parked] = stored(app, DeadLetter)
+    assert supervisor.post(f"{PAGE}/{parked.id}/resolve").status_code == 400  # no CSRF token
+    assert not stored(app, DeadLetter)[0].resolved

@@ -74,6 +74,7 @@ ORDINARY_ARGUMENTS = {
     "call_sid": "CA1",
     "key": "1",
     "callback_id": "1",
+    "letter_id": "1",
     "month": "2026-11",
 }
 

@@ -15,6 +15,7 @@ class AuditAction(StrEnum):
     VIEW_CALL = "view_call"  # the call detail page, with the caller's full number
     EXPORT_CALLS = "export_calls"  # a CSV of the call log (masked numbers)
     RETENTION_PURGE = "retention_purge"  # personal data past the retention period removed
+    RESOLVE_DEAD_LETTER = "resolve_dead_letter"  # someone dealt with an event the log refused
 
 
 class AuditEntry(Base):

@@ -448,6 +448,7 @@ AUDIT_ACTION_LABELS: dict[AuditAction, Label] = {
     AuditAction.VIEW_CALL: ("查看通话", "Viewed a call"),
     AuditAction.EXPORT_CALLS: ("导出通话记录", "Exported the call log"),
     AuditAction.RETENTION_PURGE: ("到期清除", "Retention purge"),
+    AuditAction.RESOLVE_DEAD_LETTER: ("死信标记已处理", "Marked a dead letter resolved"),
 }
 
 
