@@ -17,10 +17,11 @@ from ivr.app import services
 from ivr.calllog import record_events
 from ivr.clock import FrozenClock
 from ivr.events import CallEvent, EventKind
-from ivr.models import StaffRole, Ticket, TicketKind, TicketPriority, TicketStatus
+from ivr.models import DeadLetter, StaffRole, Ticket, TicketKind, TicketPriority, TicketStatus
 from ivr.report import build_report, reports_dir
 from tests.browser.conftest import PageLog, Screenshot, SignIn
 from tests.conftest import SHANGHAI
+from tests.console_seed import add_rows
 from tests.test_kpi import local, seed_month
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
@@ -218,3 +219,34 @@ def test_a_built_month_is_listed_and_downloads(
 def _office_hours(clock: FrozenClock) -> None:
     """Every test starts at 10:00 on 23 November, in office hours."""
     clock.set(NOW)
+
+
+def test_marking_a_dead_letter_resolved(
+    app: Flask, page: Page, sign_in: SignIn, screenshot: Screenshot, page_log: PageLog
+) -> None:
+    add_rows(
+        app,
+        DeadLetter(
+            event_key="CA_DEAD:1:speech:main_menu",
+            parked_at=NOW - timedelta(minutes=20),
+            source="record_call_events",
+            call_sid="CA_DEAD",
+            event='{"kind": "speech", "detail": {"text": "漏水\\u0000"}}',
+            error_class="DataError (DataError)",
+            error_message="PostgreSQL text fields cannot contain NUL (0x00) bytes",
+            resolved=False,
+        ),
+    )
+    sign_in(StaffRole.SUPERVISOR)
+    page.locator("#nav-dead-letters").click()
+    expect(page.locator("#nav-dead-letters-count")).to_have_text("1")
+    expect(page.locator("#dead-letters tr.dead-letter")).to_have_count(1)
+    screenshot("open")
+
+    page.locator("#dead-letters button[id^=resolve-]").click()
+
+    expect(page.get_by_text("marked resolved.")).to_be_visible()
+    expect(page.locator("#dead-letters button[id^=resolve-]")).to_have_count(0)
+    expect(page.locator("#nav-dead-letters-count")).to_have_count(0)
+    expect(page.locator("#dead-letters tr.dead-letter td").last).to_contain_text("已处理")
+    screenshot("resolved")
