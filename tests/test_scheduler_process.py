@@ -1,0 +1,50 @@
+"""The scheduler process (`ivr scheduler`) treats a lost Redis as a pause: it waits for the
+server to come back and goes on moving due retries onto their queues."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from rq import Queue
+from rq.scheduler import RQScheduler
+
+from ivr.redis_link import connect_patient
+from ivr.worker_process import Scheduler
+from tests.faults.harness import RedisServer
+from tests.processes import wait_for
+from worker.queues import CALL_LOG_QUEUE
+
+
+def test_the_scheduler_rides_out_a_redis_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.worker")
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    connection = connect_patient(server.url)
+    scheduler = Scheduler(connection)
+    # Signal handlers belong to a main thread; here the scheduler runs beside the test.
+    monkeypatch.setattr(scheduler.scheduler, "_install_signal_handlers", lambda: None)
+    running = threading.Thread(target=scheduler.run, daemon=True)
+    running.start()
+    try:
+        lock = RQScheduler.get_locking_key(CALL_LOG_QUEUE)
+        wait_for(lambda: True if connection.exists(lock) else None, 10, "the scheduler's lock")
+
+        server.stop()
+        wait_for(lambda: True if "lost Redis" in caplog.text else None, 10, "the lost Redis")
+        server.start()  # the same port and folder: what a restarted server looks like
+
+        queue = Queue(CALL_LOG_QUEUE, connection=connect_patient(server.url))
+        queue.enqueue_in(timedelta(seconds=1), "worker.jobs.record_call_events", [])
+        wait_for(lambda: True if queue.count == 1 else None, 30, "the retry to reach its queue")
+        assert "scheduler: Redis is back" in caplog.text
+    finally:
+        scheduler.scheduler._stop_requested = True
+        running.join(15)
+        server.stop()
+    assert not running.is_alive()
