@@ -39,12 +39,14 @@ def test_the_scheduler_rides_out_a_redis_restart(
         wait_for(lambda: True if "lost Redis" in caplog.text else None, 10, "the lost Redis")
         server.start()  # the same port and folder: what a restarted server looks like
 
-        queue = Queue(CALL_LOG_QUEUE, connection=connect_patient(server.url))
+        queue = Queue(CALL_LOG_QUEUE, connection=connection)
         queue.enqueue_in(timedelta(seconds=1), "worker.jobs.record_call_events", [])
         wait_for(lambda: True if queue.count == 1 else None, 30, "the retry to reach its queue")
         assert "scheduler: Redis is back" in caplog.text
     finally:
         scheduler.scheduler._stop_requested = True
         running.join(15)
+        connection.close()
+        scheduler.scheduler.connection.connection_pool.disconnect()  # RQ's scheduler has its own
         server.stop()
     assert not running.is_alive()
