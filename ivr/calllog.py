@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ivr.db import insert_ignoring_duplicates
@@ -66,12 +66,31 @@ def record_events(session: Session, events: Sequence[CallEvent]) -> int:
     by_call: dict[str, list[CallEvent]] = {}
     for event in events:
         by_call.setdefault(event.call_sid, []).append(event)
-    placeholders = [_placeholder(sid, evs) for sid, evs in by_call.items()]
+    hold_calls(session, list(by_call))
+    placeholders = [_placeholder(sid, evs) for sid, evs in sorted(by_call.items())]
     insert_ignoring_duplicates(session, Call.__table__, placeholders, "call_sid")  # type: ignore[arg-type]
     rows = [_event_row(e) for e in events]
     added = insert_ignoring_duplicates(session, CallEventRow.__table__, rows, "dedupe_key")  # type: ignore[arg-type]
     refresh_calls(session, list(by_call))
     return added
+
+
+# Keys for PostgreSQL's transaction-scoped advisory locks, one per call, taken in the
+# order of their keys: two workers storing webhooks of the same calls queue behind each
+# other instead of deadlocking over the calls' rows (each deadlock cost a retry, and a
+# call's log arrived seconds late).
+_HOLD_CALLS = text(
+    "SELECT pg_advisory_xact_lock(held.key) FROM ("
+    " SELECT DISTINCT hashtextextended(sid, 0) AS key"
+    " FROM unnest(CAST(:sids AS text[])) AS sid ORDER BY key) AS held"
+)
+
+
+def hold_calls(session: Session, call_sids: Sequence[str]) -> None:
+    """Serialise, for this transaction, the storing of these calls' events (PostgreSQL;
+    SQLite has one writer at a time anyway)."""
+    if call_sids and session.get_bind().dialect.name == "postgresql":
+        session.execute(_HOLD_CALLS, {"sids": sorted(set(call_sids))})
 
 
 def refresh_calls(session: Session, call_sids: Sequence[str]) -> None:

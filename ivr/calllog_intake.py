@@ -27,7 +27,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
-from ivr.calllog import record_events
+from ivr.calllog import hold_calls, record_events
 from ivr.config import Settings
 from ivr.db import insert_ignoring_duplicates
 from ivr.events import CallEvent, plain_text
@@ -91,6 +91,8 @@ def take_in(
             session, events, settings, catalogues
         )
 
+    # Outside the savepoint, so the calls stay held if the batch falls back to one by one.
+    hold_calls(session, [event.call_sid for event in events])
     together = attempt(session, store_all)
     if not isinstance(together, Refused):
         intake.added, intake.follow = together

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +13,9 @@ from redis import Redis
 from sqlalchemy import func, select
 
 from ivr.app import services
+from ivr.calllog import record_events
 from ivr.clock import FrozenClock
+from ivr.db import Database
 from ivr.events import CallEvent, EventKind
 from ivr.models import Call, CallEventRow
 from ivr.redis_link import connect
@@ -21,6 +24,8 @@ from ivr.sink import CallLogSink
 from ivr.spool import Spool
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI
 from tests.twilio_fake import TwilioFake, call_params
+
+MOMENT = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
 
 MENU_STEP = "/voice/step?node=main_menu&lang=zh-CN&seq=1&ni=0&nm=0"
 
@@ -209,3 +214,38 @@ def test_an_unreadable_spool_file_is_set_aside(tmp_path: Path) -> None:
     assert spool.drain(delivered.append) == 1
     assert delivered == [[{"call_sid": "CA407"}]]
     assert bad.with_suffix(".unreadable").exists()
+
+
+def test_two_workers_storing_the_same_calls_at_once_never_deadlock(database_url: str) -> None:
+    """Each worker stores webhooks of the same five calls, in its own order, many times
+    over; on PostgreSQL the calls' rows were once locked in different orders and deadlocked."""
+    db = Database(database_url)
+    sids = [f"CA95{n}" for n in range(5)]
+    failures: list[Exception] = []
+    start = threading.Barrier(2)
+
+    def store(worker: int) -> None:
+        order = sids if worker == 0 else sids[::-1]
+        start.wait()
+        for round_ in range(30):
+            events = [
+                CallEvent(sid, EventKind.CHOICE, MOMENT, seq=round_ * 2 + worker, node="main_menu")
+                for sid in order
+            ]
+            try:
+                with db.session() as session:
+                    record_events(session, events)
+            except Exception as error:
+                failures.append(error)
+
+    workers = [threading.Thread(target=store, args=(n,)) for n in (0, 1)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+
+    assert failures == []
+    with db.reader() as session:
+        assert session.scalar(select(func.count()).select_from(CallEventRow)) == 5 * 60
+        assert session.scalar(select(func.count()).select_from(Call)) == 5
+    db.dispose()
