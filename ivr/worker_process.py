@@ -8,6 +8,8 @@ process that dies anyway is restarted by its supervisor (`ivr run`, or systemd).
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time as wall
 from collections.abc import Callable
 from contextlib import suppress
@@ -170,7 +172,10 @@ def run_scheduler() -> None:
 
 def hotline_cron(connection: Redis) -> CronScheduler:
     """Enqueue the periodic jobs (RQ's cron scheduler); the workers run them."""
-    scheduler = CronScheduler(connection, name="hotline-cron")
+    # A name of its own per process: with several hosts on one Redis, one shared name made
+    # the second cron to stop fail to find itself in RQ's registry.
+    name = f"hotline-cron@{socket.gethostname()}:{os.getpid()}"
+    scheduler = CronScheduler(connection, name=name)
     scheduler.register(
         sweep_deadlines,
         TICKETS_QUEUE,
