@@ -104,6 +104,13 @@ def _state(args: Mapping[str, str]) -> CallState:
     if locale not in engine.catalogues:
         locale = services().settings.default_locale
     remembered = CallState.remembered_from(args, engine.seal)
+    if remembered is None:
+        # Nearly always hosts with different keys behind one number: each call that
+        # crosses between them starts its menu again, so say where to look.
+        log.warning(
+            "call state in an action URL was sealed with another key; every web host"
+            " needs the same SECRET_KEY (or IVR_STATE_KEY): the call starts its menu again"
+        )
     return CallState(
         # State we cannot open (a changed key, say): start the menu again, politely.
         node=args.get("node", "") if remembered is not None else "",

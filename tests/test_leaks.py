@@ -137,12 +137,20 @@ def tampered(url: str) -> str:
     return f"{head}&d={flipped}"
 
 
-def test_a_tampered_state_starts_the_menu_again_politely(twilio: TwilioFake, app: Flask) -> None:
+def test_a_tampered_state_starts_the_menu_again_politely(
+    twilio: TwilioFake, app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
     url = state_url(app, "/voice/step", "confirm_unit", 3, ul="7栋1203室", then="repair_problem")
     verbs = twilio.follow(tampered(url), "CA801", Digits="1")
     assert verbs[0].text == GREETING
     assert [verb.tag for verb in verbs][-2:] == ["Gather", "Redirect"]
     assert verbs[-2].attrs["action"].startswith("/voice/step?node=main_menu&")
+    # The operator is told the likely cause (hosts with different keys), without the state.
+    [warning] = [
+        r.getMessage() for r in caplog.records if "sealed with another key" in r.getMessage()
+    ]
+    assert "SECRET_KEY" in warning
+    assert "1203" not in warning
 
 
 @pytest.mark.parametrize(

@@ -17,11 +17,6 @@ from tests.faults.test_outages import CALLS, EVERY_S, assert_nothing_lost
 pytestmark = pytest.mark.faults
 
 
-@pytest.mark.xfail(
-    reason="known: on PostgreSQL a run where one host's web is killed has come out short"
-    " of the expected events on CI (not yet explained)",
-    strict=False,
-)
 def test_two_hosts_lose_nothing_when_a_web_and_a_worker_are_killed(
     tmp_path: Path, database_url: str
 ) -> None:
