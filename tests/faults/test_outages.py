@@ -1,5 +1,5 @@
-"""A running hotline (`ivr run`) while its Redis is stopped or frozen and its workers are
-killed: every caller is greeted, every promised ticket is stored under the number the
+"""A running hotline (`ivr run`) while its Redis is stopped or frozen, its workers are
+killed, or its PostgreSQL database refuses connections: every caller is greeted, every promised ticket is stored under the number the
 caller heard, every event reaches the call log once, and no SMS goes twice.
 
 These are the short runs; `python -m bench.faults` runs the same faults for minutes."""
@@ -13,9 +13,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
+from tests.conftest import POSTGRES_URL
 from tests.faults.harness import (
     Hotline,
+    PostgresDatabase,
     RedisServer,
     Tally,
     events_per_call,
@@ -84,3 +87,29 @@ def test_killed_workers_lose_no_call(hotline: tuple[RedisServer, Hotline, int]) 
     results = place_calls(running, CALLS, EVERY_S, "CAkill", outage(kill_workers, lambda: None))
     found = tally(running, results, per_call)
     assert_nothing_lost(found)
+
+
+@pytest.fixture
+def database_taken_away(postgres_url: str, tmp_path: Path) -> Iterator[PostgresDatabase]:
+    """A database of this run's own on the PostgreSQL server, so the one the other tests
+    share is never taken away."""
+    database = PostgresDatabase(postgres_url, f"{make_url(postgres_url).database}_outage")
+    database.create()
+    try:
+        yield database
+    finally:
+        database.give_back()
+        database.drop()
+        database.dispose()
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="needs a PostgreSQL server (TEST_POSTGRES_URL)")
+def test_a_database_outage_loses_no_call(
+    database_taken_away: PostgresDatabase, tmp_path: Path
+) -> None:
+    database = database_taken_away
+    with running_hotline(tmp_path, database.url) as (_, running):
+        per_call = events_per_call(running)
+        during = outage(database.take_away, database.give_back)
+        results = place_calls(running, CALLS, EVERY_S, "CAnodb", during)
+        assert_nothing_lost(tally(running, results, per_call))
