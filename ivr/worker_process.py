@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError as RedisResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.cron import CronScheduler
 from rq.scheduler import RQScheduler
@@ -116,11 +117,33 @@ def hotline_worker(connection: Redis) -> HotlineWorker:
     )
 
 
+def redis_keeps_data(connection: Redis) -> bool | None:
+    """Whether Redis writes what it holds to disk (append-only file or snapshots); None
+    when it will not say (managed servers often refuse CONFIG)."""
+    try:
+        appendonly = connection.config_get("appendonly").get("appendonly")
+        save = connection.config_get("save").get("save")
+    except RedisResponseError:
+        return None
+    return appendonly == "yes" or bool(save and save.strip())
+
+
+def warn_if_redis_forgets(connection: Redis) -> None:
+    # Queued call-log jobs live only in Redis until a worker stores them: a server that
+    # keeps nothing on disk loses them when it restarts.
+    if redis_keeps_data(connection) is False:
+        log.warning(
+            "Redis keeps nothing on disk (appendonly no, no save points): a Redis restart"
+            " loses the call-log events still queued; set appendonly yes"
+        )
+
+
 def run_worker(burst: bool = False, with_scheduler: bool = True) -> bool:
     """An RQ worker. RQ itself rides out Redis drops while it waits for jobs; anything
     else that loses Redis ends this worker, and a fresh one takes its place."""
     connection = connect_patient(redis_url())
     wait_for_redis(connection, "worker")
+    warn_if_redis_forgets(connection)
     worker = hotline_worker(connection)
     return bool(worker.work(burst=burst, with_scheduler=with_scheduler))
 

@@ -1,5 +1,6 @@
-"""The scheduler process (`ivr scheduler`) treats a lost Redis as a pause: it waits for the
-server to come back and goes on moving due retries onto their queues."""
+"""The hotline's background processes against a real redis-server: the scheduler (`ivr
+scheduler`) treats a lost Redis as a pause, and a worker says so when Redis would forget
+the queued jobs on a restart."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rq import Queue
 from rq.scheduler import RQScheduler
 
 from ivr.redis_link import connect_patient
-from ivr.worker_process import Scheduler
+from ivr.worker_process import Scheduler, redis_keeps_data, warn_if_redis_forgets
 from tests.faults.harness import RedisServer
 from tests.processes import wait_for
 from worker.queues import CALL_LOG_QUEUE
@@ -50,3 +51,24 @@ def test_the_scheduler_rides_out_a_redis_restart(
         scheduler.scheduler.connection.connection_pool.disconnect()  # RQ's scheduler has its own
         server.stop()
     assert not running.is_alive()
+
+
+def test_a_worker_warns_when_redis_keeps_nothing_on_disk(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = RedisServer(tmp_path / "redis")  # append-only, as production should run it
+    server.start()
+    connection = connect_patient(server.url)
+    try:
+        assert redis_keeps_data(connection) is True
+        warn_if_redis_forgets(connection)
+        assert "keeps nothing on disk" not in caplog.text
+
+        connection.config_set("appendonly", "no")
+        connection.config_set("save", "")
+        assert redis_keeps_data(connection) is False
+        warn_if_redis_forgets(connection)
+        assert "a Redis restart loses the call-log events still queued" in caplog.text
+    finally:
+        connection.close()
+        server.stop()
