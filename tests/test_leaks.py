@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from ivr.app import services
-from ivr.flows.sealed_state import MAX_TOKEN_CHARS, StateSeal
+from ivr.flows.sealed_state import MAX_TOKEN_CHARS, StateSeal, seal_for
 from tests.call_walk import Walk, remembered_in, state_url
 from tests.conftest import API_TOKEN
 from tests.twilio_fake import TwilioFake, call_params
@@ -116,6 +116,16 @@ def test_tokens_that_are_not_ours_open_to_nothing(token: str) -> None:
 def test_a_token_sealed_with_another_key_opens_to_nothing() -> None:
     token = StateSeal("one secret").seal((("unit", "7栋1203室"),))
     assert StateSeal("another secret").open(token) is None
+
+
+def test_a_state_key_changes_without_cutting_off_calls_in_progress() -> None:
+    in_progress = seal_for("old key", "secret").seal((("unit", "7栋1203室"),))
+    changing = seal_for("new key, old key", "secret")
+    assert changing.open(in_progress) == (("unit", "7栋1203室"),)
+    fresh = changing.seal((("unit", "8栋101室"),))
+    assert seal_for("new key", "secret").open(fresh) == (("unit", "8栋101室"),)
+    assert seal_for("old key", "secret").open(fresh) is None  # sealed with the new key
+    assert seal_for("new key", "secret").open(in_progress) is None  # once the old is dropped
 
 
 def test_the_state_key_can_be_set_apart_from_the_secret_key(

@@ -19,7 +19,7 @@ from ivr.config import Settings
 from ivr.events import CallEvent, EventKind
 from ivr.flows.definition import REPEAT, Flow, Node, Option
 from ivr.flows.lookup import CallerLookup, Household, NobodyKnown
-from ivr.flows.sealed_state import Remembered, StateSeal
+from ivr.flows.sealed_state import Remembered, StateSeal, seal_for
 from ivr.flows.speech import clean_digits, clean_speech, option_for_speech, speech_hints
 from ivr.hours import appointment_slots, office_is_open
 from ivr.prompts import Catalogue
@@ -195,7 +195,7 @@ class FlowEngine:
         self.clock = clock
         self.lookup = lookup
         self.numbers = numbers
-        self.seal = StateSeal(settings.state_key or settings.secret_key)
+        self.seal = seal_for(settings.state_key, settings.secret_key)
         self.values = {
             "hotline_name": settings.hotline_name,
             "hotline_number": settings.hotline_number,

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 Remembered = tuple[tuple[str, str], ...]
 
@@ -28,12 +28,16 @@ def state_key(secret: str) -> bytes:
 
 
 class StateSeal:
-    """Seals remembered values into a token and opens tokens it sealed."""
+    """Seals remembered values into a token and opens tokens it sealed.
 
-    def __init__(self, secret: str) -> None:
+    The first secret seals; any of them opens, so a key can be changed without cutting
+    off the calls in progress: set the new one first and keep the old one behind it for
+    the length of a call, then drop it."""
+
+    def __init__(self, secret: str, *older: str) -> None:
         if not secret:
             raise ValueError("sealing call state needs a secret")
-        self._fernet = Fernet(state_key(secret))
+        self._fernet = MultiFernet([Fernet(state_key(key)) for key in (secret, *older) if key])
 
     def seal(self, remembered: Remembered) -> str:
         text = json.dumps(dict(remembered), ensure_ascii=False, separators=(",", ":"))
@@ -50,3 +54,9 @@ class StateSeal:
         if not isinstance(values, dict):
             return None
         return tuple(sorted((str(k), str(v)) for k, v in values.items()))
+
+
+def seal_for(state_keys: str, secret_key: str) -> StateSeal:
+    """The seal for IVR_STATE_KEY (`new,old` while changing it), else for SECRET_KEY."""
+    keys = [key.strip() for key in state_keys.split(",") if key.strip()]
+    return StateSeal(*keys) if keys else StateSeal(secret_key)
