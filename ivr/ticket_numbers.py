@@ -17,7 +17,8 @@ import logging
 import os
 import socket
 import threading
-from collections import OrderedDict
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 
 BLOCK_SIZE = 20
 LOW_WATER = 5  # lease the next block while this many are left: a burst never runs dry
+# Under a surge the blocks follow the pace: the next block is leased while about ten
+# seconds of numbers are left, and holds about thirty (a lease can wait seconds for the
+# database's write lock while the workers store the surge). A restart wastes at most one.
+PACE_WINDOW_S = 30.0
+MAX_BLOCK = 1000
 REMEMBER_CALLS = 5000
 REMEMBER_FOR = timedelta(days=3)
 REFILL_EVERY_S = 2.0
@@ -51,9 +57,15 @@ def holder_name() -> str:
 
 class TicketNumbers:
     def __init__(
-        self, lease: Lease, redis: Redis | None = None, rest: RedisRest | None = None
+        self,
+        lease: Lease,
+        redis: Redis | None = None,
+        rest: RedisRest | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._lease = lease
+        self._monotonic = monotonic
+        self._taken_at: deque[float] = deque(maxlen=MAX_BLOCK)
         self._redis = redis
         self._blocks: dict[date, list[range]] = {}
         self._given: OrderedDict[tuple[str, str], str] = OrderedDict()
@@ -88,14 +100,26 @@ class TicketNumbers:
     def refill(self, today: date) -> None:
         """Keep today's and tomorrow's numbers above the low-water mark (SQL: call it
         from the refill thread or at start-up, never on a webhook)."""
-        for day in (today, today + timedelta(days=1)):
-            if self.available(day) < LOW_WATER:
-                leased = self._lease(day, BLOCK_SIZE)
+        pace = self.pace()
+        for day, low, size in (
+            (today, max(LOW_WATER, pace // 3), min(MAX_BLOCK, max(BLOCK_SIZE, pace))),
+            (today + timedelta(days=1), LOW_WATER, BLOCK_SIZE),
+        ):
+            if self.available(day) < low:
+                leased = self._lease(day, size)
                 with self._lock:
                     self._blocks.setdefault(day, []).append(leased)
         with self._lock:
             for stale in [day for day in self._blocks if day < today]:
                 del self._blocks[stale]
+
+    def pace(self) -> int:
+        """How many numbers this process handed out over the last PACE_WINDOW_S."""
+        since = self._monotonic() - PACE_WINDOW_S
+        with self._lock:
+            while self._taken_at and self._taken_at[0] < since:
+                self._taken_at.popleft()
+            return len(self._taken_at)
 
     def start_refiller(self, today: Callable[[], date]) -> threading.Thread:
         def loop() -> None:
@@ -121,7 +145,9 @@ class TicketNumbers:
                 return None
             sequence = blocks[0][0]
             blocks[0] = blocks[0][1:]
-            if sum(len(block) for block in blocks) < LOW_WATER:
+            self._taken_at.append(self._monotonic())
+            # The pace as of the refill thread's last look: it prunes the old takes.
+            if sum(len(block) for block in blocks) < max(LOW_WATER, len(self._taken_at) // 3):
                 self._wanted.set()
             return sequence
 

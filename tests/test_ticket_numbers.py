@@ -18,7 +18,7 @@ from ivr.models import OutboundMessage, Ticket, TicketNumberBlock
 from ivr.number_blocks import lease_in
 from ivr.redis_rest import RedisRest
 from ivr.sink import CallLogSink
-from ivr.ticket_numbers import BLOCK_SIZE, TicketNumbers
+from ivr.ticket_numbers import BLOCK_SIZE, PACE_WINDOW_S, TicketNumbers
 from tests.call_walk import Walk
 from tests.conftest import AUTH_TOKEN, BASE_URL, office_hours_moment
 from tests.processes import free_port
@@ -173,3 +173,33 @@ def test_once_redis_has_failed_a_webhook_numbering_does_not_ask_it_again() -> No
     assert fresh.for_call("CA902", "complaint", at)
     assert fresh.for_call("CA903", "complaint", at)
     assert redis.asked == 1  # one timeout, then it rests
+
+
+def test_under_a_surge_the_blocks_follow_the_pace() -> None:
+    now = [1000.0]
+    sizes: list[int] = []
+    handed = [0]
+
+    def lease(day: date, size: int) -> range:
+        sizes.append(size)
+        start = handed[0] + 1
+        handed[0] += size
+        return range(start, start + size)
+
+    numbers = TicketNumbers(lease, None, monotonic=lambda: now[0])
+    numbers.refill(DAY)
+    assert sizes == [BLOCK_SIZE, BLOCK_SIZE]  # today and tomorrow, at the quiet pace
+    at = office_hours_moment()
+    for n in range(300):  # 300 tickets in 30 s: ten a second
+        if numbers.for_call(f"CA9{n:03d}", "repair", at) is None:
+            numbers.refill(DAY)
+            assert numbers.for_call(f"CA9{n:03d}", "repair", at)
+        now[0] += 0.1
+        if n % 20 == 19:
+            numbers.refill(DAY)  # the refill thread, every 2 s
+    assert numbers.pace() == 300
+    assert max(sizes) >= 200  # about thirty seconds of numbers at a time
+    assert numbers.available(DAY) >= 100  # and about ten seconds in hand
+
+    now[0] += PACE_WINDOW_S + 1  # the surge is over
+    assert numbers.pace() == 0
