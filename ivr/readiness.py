@@ -111,9 +111,7 @@ def _check_schedulers(found: Readiness, redis: Redis) -> None:
 def _check_queues(found: Readiness, redis: Redis, at: float) -> None:
     queues: dict[str, dict[str, float]] = {}
     for name in ALL_QUEUES:
-        queue = Queue(name, connection=redis)
-        jobs = queue.count
-        age = _oldest_age(queue, redis, at) if jobs else 0.0
+        jobs, age = queue_backlog(redis, name, at)
         queues[name] = {"jobs": jobs, "oldest_s": round(age, 1)}
         if age > BACKLOG_LIMIT_S:
             found.problems.append(
@@ -122,8 +120,17 @@ def _check_queues(found: Readiness, redis: Redis, at: float) -> None:
     found.checks["queues"] = queues
 
 
+def queue_backlog(redis: Redis, name: str, at: float | None = None) -> tuple[int, float]:
+    """The jobs waiting in one queue, and how long the oldest of them has waited (s)."""
+    queue = Queue(name, connection=redis)
+    jobs = queue.count
+    if not jobs:
+        return 0, 0.0
+    return jobs, _oldest_age(queue, redis, time.time() if at is None else at)
+
+
 def _oldest_age(queue: Queue, redis: Redis, at: float) -> float:
-    head = queue.get_job_ids(0, 0)
+    head = queue.get_job_ids(0, 1)  # one id: a length of 0 would mean the whole queue to RQ
     job = Job.fetch_many(head, connection=redis)[0] if head else None
     if job is None or job.enqueued_at is None:
         return 0.0

@@ -13,6 +13,7 @@ from redis import Redis
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
+import worker.call_log_batches
 import worker.jobs
 from ivr.events import CallEvent, EventKind
 from ivr.models import Call, CallEventRow
@@ -22,6 +23,9 @@ from tests.records import stored
 from worker.call_log_batches import (
     HANDS_KEY,
     QUEUE_KEY,
+    TAKE_AT_MOST_DEFAULT,
+    TAKE_AT_MOST_VARIABLE,
+    configured_take_at_most,
     give_back_abandoned,
     in_hand_key,
     queued_behind,
@@ -74,6 +78,31 @@ def test_queued_webhooks_are_stored_together(
     assert redis.llen(QUEUE_KEY) == 0
     assert redis.smembers(HANDS_KEY) == set()
     assert not redis.keys("rq:job:*")  # the jobs taken along are gone once stored
+
+
+def test_taking_none_along_stores_each_webhook_alone(
+    app: Flask, redis: Redis, run_jobs: Callable[[], int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker.call_log_batches, "TAKE_AT_MOST", 0)
+    enqueue_webhooks(redis, 5)
+    sizes = transactions(monkeypatch)
+
+    run_jobs()
+
+    assert sizes == [1, 1, 1, 1, 1]  # one job per webhook, nothing taken from behind it
+    assert len(stored(app, CallEventRow)) == 10
+    assert redis.smembers(HANDS_KEY) == set()
+
+
+def test_how_many_are_taken_along_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(TAKE_AT_MOST_VARIABLE, "0")
+    assert configured_take_at_most() == 0
+    monkeypatch.setenv(TAKE_AT_MOST_VARIABLE, "250")
+    assert configured_take_at_most() == 250
+    monkeypatch.delenv(TAKE_AT_MOST_VARIABLE)
+    assert configured_take_at_most() == TAKE_AT_MOST_DEFAULT
 
 
 def test_a_failed_transaction_puts_the_jobs_back(

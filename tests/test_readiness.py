@@ -6,16 +6,25 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from flask import Flask
 from redis import Redis
 from rq import Queue, Worker
 from rq.cron import CronScheduler
+from rq.job import Job
 from rq.scheduler import RQScheduler
 from rq.utils import now as utcnow
 from rq.utils import utcformat
 
-from ivr.readiness import BACKLOG_LIMIT_S, HEARTBEAT_LAPSE_S, SPOOL_LIMIT_S, check_readiness
+from ivr.readiness import (
+    BACKLOG_LIMIT_S,
+    HEARTBEAT_LAPSE_S,
+    SPOOL_LIMIT_S,
+    check_readiness,
+    queue_backlog,
+)
 from ivr.spool import Spool
 from tests.processes import free_port
 from worker.queues import ALL_QUEUES, CALL_LOG_QUEUE
@@ -104,6 +113,27 @@ def test_a_backing_up_queue_is_reported(redis: Redis, tmp_path: Path) -> None:
         f"the call-log queue is backing up: 3 jobs, the oldest waiting {BACKLOG_LIMIT_S + 15:.0f} s"
     ]
     assert check_readiness(redis, Spool(tmp_path / "spool")).ready  # fresh jobs are fine
+
+
+def test_a_backlog_is_aged_by_its_oldest_job_alone(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = Queue(CALL_LOG_QUEUE, connection=redis)
+    for n in range(50):
+        queue.enqueue("worker.jobs.record_call_events", [], job_id=f"batch-{n}")
+    read: list[int] = []
+    fetch_many = Job.fetch_many
+
+    def counting(job_ids: list[str], connection: Redis, **options: Any) -> list[Job | None]:
+        read.append(len(job_ids))
+        return fetch_many(job_ids, connection=connection, **options)
+
+    monkeypatch.setattr(Job, "fetch_many", counting)
+    jobs, oldest = queue_backlog(redis, CALL_LOG_QUEUE, time.time() + 60)
+
+    assert jobs == 50
+    assert 59 < oldest < 61
+    assert read == [1]  # a backlog of thousands is measured without reading them all
 
 
 def test_a_spool_that_does_not_drain_is_reported(redis: Redis, tmp_path: Path) -> None:

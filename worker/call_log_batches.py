@@ -11,6 +11,10 @@ the queue to a list named after the worker, and deleted only once their events a
 committed. A dead worker's list is put back at the head of the queue by the scheduler
 once RQ has forgotten the worker (its heartbeat key has expired). Jobs put back may have
 been stored already; storing is idempotent, so that costs a repeat, not a duplicate.
+
+`IVR_CALL_LOG_TAKE_AT_MOST` (read once, when a worker starts; default 100) sets how many
+jobs are taken along; 0 takes none, so each webhook is stored in its own transaction, as
+before jobs were taken in bulk (bench/surge.py runs the two side by side).
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ from typing import Any
 from redis import Redis
 from rq.job import Job
 
+from ivr.config import env_int
 from worker.queues import CALL_LOG_QUEUE
 
 log = logging.getLogger(__name__)
 
-TAKE_AT_MOST = 100  # webhooks per transaction: about 500 events, well inside the job timeout
+TAKE_AT_MOST_DEFAULT = 100  # webhooks per transaction: about 500 events, inside the job timeout
+TAKE_AT_MOST_VARIABLE = "IVR_CALL_LOG_TAKE_AT_MOST"
 QUEUE_KEY = f"rq:queue:{CALL_LOG_QUEUE}"
 HANDS_KEY = "ivr:call-log:hands"  # the set of in-hand lists, so the scheduler can find them
 WORKER_KEY_PREFIX = "rq:worker:"
@@ -58,6 +64,13 @@ redis.call('DEL', KEYS[2])
 redis.call('SREM', KEYS[3], KEYS[2])
 return #ids
 """
+
+
+def configured_take_at_most() -> int:
+    return max(0, env_int(TAKE_AT_MOST_VARIABLE, TAKE_AT_MOST_DEFAULT))
+
+
+TAKE_AT_MOST = configured_take_at_most()
 
 
 def in_hand_key(worker_name: str) -> str:
