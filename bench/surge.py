@@ -35,7 +35,7 @@ from pathlib import Path
 import requests
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bench.cpu import OtherCpu, process_cpu_s
@@ -54,6 +54,7 @@ from tests.faults.harness import (
     sms_duplicates,
 )
 from tests.processes import session_processes
+from tests.records import empty_postgres
 from tests.twilio_fake import Verb, call_params
 from worker.call_log_batches import HANDS_KEY, TAKE_AT_MOST_VARIABLE
 from worker.queues import CALL_LOG_QUEUE, OUTBOUND_QUEUE
@@ -538,20 +539,8 @@ def run_surge(
 def empty_database(database_url: str) -> None:
     """Migrated, and with no rows left from an earlier run (a SQLite file is new anyway)."""
     upgrade(database_url)
-    if database_url.startswith("sqlite"):
-        return
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        tables = connection.execute(
-            text(
-                "SELECT tablename FROM pg_tables"
-                " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-            )
-        ).scalars()
-        names = ", ".join(f'"{name}"' for name in tables)
-        if names:
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    if not database_url.startswith("sqlite"):
+        empty_postgres(database_url)
 
 
 def database_name(database_url: str) -> str:

@@ -30,6 +30,7 @@ from ivr.redis_link import EmbeddedRedis, connect_patient
 from ivr.staff import add_user
 from ivr.telephony import RecordingHttpClient
 from tests.outbound_calls import Office
+from tests.records import empty_postgres
 from tests.twilio_fake import TwilioFake
 from tests.web_client import STAFF_PASSWORD, log_in
 from worker.queues import ALL_QUEUES
@@ -87,26 +88,11 @@ def postgres_url() -> str:
     return POSTGRES_URL
 
 
-def _truncate_postgres(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        tables = connection.execute(
-            text(
-                "SELECT tablename FROM pg_tables"
-                " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-            )
-        ).scalars()
-        names = ", ".join(f'"{name}"' for name in tables)
-        if names:
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-
-
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         url: str = request.getfixturevalue("postgres_url")
-        _truncate_postgres(url)
+        empty_postgres(url)
         return url
     template: Path = request.getfixturevalue("sqlite_template")
     copy = tmp_path / "ivr.sqlite3"
