@@ -82,7 +82,7 @@ def drain(database_url: str, redis_url: str, webhooks: int, take: int) -> tuple[
     use_app(app)
     batches.TAKE_AT_MOST = take
     started = time.perf_counter()
-    HotlineWorker([queue], connection=redis).work(burst=True, logging_level="WARNING")
+    HotlineWorker([queue.name], connection=redis).work(burst=True, logging_level="WARNING")
     elapsed = time.perf_counter() - started
     return elapsed, sum(len(p) for p in payloads)
 

@@ -173,7 +173,7 @@ def run_jobs(app: Flask, redis: Redis) -> Callable[[], int]:
 
     def run() -> int:
         waiting = sum(queue.count for queue in queues)
-        HotlineWorker(queues, connection=redis).work(burst=True)
+        HotlineWorker(list(ALL_QUEUES), connection=redis).work(burst=True)
         failures = [
             Job.fetch(job_id, connection=redis).latest_result()
             for queue in queues

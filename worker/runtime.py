@@ -8,6 +8,9 @@ from typing import ParamSpec, TypeVar
 
 from flask import Flask, has_app_context
 from rq import SimpleWorker, get_current_job
+from rq.job import Job
+
+from worker.dequeue import ReliableQueue
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -51,4 +54,14 @@ def job_will_retry() -> bool:
 
 class HotlineWorker(SimpleWorker):
     """Runs jobs in the worker process itself: call-log jobs are many and small,
-    and a fork per job would cost more than the job. Timeouts still apply."""
+    and a fork per job would cost more than the job. Timeouts still apply.
+
+    Jobs are taken through an intermediate list on every queue (`worker.dequeue`), so
+    a worker killed as it takes one never loses it."""
+
+    queue_class = ReliableQueue
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        # RQ clears the intermediate list only for single-queue workers; this one always
+        # takes through it. The removal and the start are one pipeline.
+        super().prepare_job_execution(job, remove_from_intermediate_queue=True)

@@ -246,7 +246,9 @@ class Poster(Protocol):
 @dataclass
 class Balanced:
     """Two or more hosts behind a load balancer that tries the next host when one does not
-    answer: each call starts on its own host, as calls spread over a real pool."""
+    answer, or dies in the middle of its answer (Twilio retries such a webhook, which is
+    safe: a replay stores nothing twice): each call starts on its own host, as calls
+    spread over a real pool."""
 
     hosts: list[Hotline]
 
@@ -256,7 +258,7 @@ class Balanced:
         for host in order[:-1]:
             try:
                 return host.post(path, params)
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
                 continue
         return order[-1].post(path, params)
 
