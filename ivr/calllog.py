@@ -93,9 +93,23 @@ def hold_calls(session: Session, call_sids: Sequence[str]) -> None:
         session.execute(_HOLD_CALLS, {"sids": sorted(set(call_sids))})
 
 
+CALLS_HELD = "calls held"  # session.info: the Call rows this transaction locked, by CallSid
+
+
+def held_call(session: Session, call_sid: str) -> Call | None:
+    """The call's register entry: the one this transaction already holds (no query), or
+    read from the database."""
+    held: dict[str, Call] = session.info.get(CALLS_HELD, {})
+    found = held.get(call_sid)
+    if found is not None:
+        return found
+    return session.scalars(select(Call).where(Call.call_sid == call_sid)).one_or_none()
+
+
 def refresh_calls(session: Session, call_sids: Sequence[str]) -> None:
     """refresh_call for many calls at once: two queries, not two per call (a worker
-    stores many webhooks in one transaction)."""
+    stores many webhooks in one transaction). The calls are kept in the session for the
+    follow-ups that read them next (`held_call`)."""
     calls = session.scalars(
         select(Call)
         .where(Call.call_sid.in_(call_sids))
@@ -109,8 +123,10 @@ def refresh_calls(session: Session, call_sids: Sequence[str]) -> None:
         .order_by(CallEventRow.at, CallEventRow.seq, CallEventRow.id)
     ):
         stored[row.call_sid].append(row)
+    held = session.info.setdefault(CALLS_HELD, {})
     for call in calls:
         summarise(call, stored[call.call_sid])
+        held[call.call_sid] = call
 
 
 def refresh_call(session: Session, call_sid: str) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
-from ivr.calllog import hold_calls, record_events
+from ivr.calllog import CALLS_HELD, hold_calls, record_events
 from ivr.config import Settings
 from ivr.db import insert_ignoring_duplicates
 from ivr.events import CallEvent, plain_text
@@ -119,6 +119,8 @@ def attempt(session: Session, work: Callable[[], R]) -> R | Refused:
     except UNREACHABLE:
         raise
     except Exception as error:
+        # Rolled back: a call held for the follow-ups may no longer be a row.
+        session.info.pop(CALLS_HELD, None)
         return Refused(error)
 
 

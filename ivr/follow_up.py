@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ivr.callbacks import CALLBACK_EVENTS, follow_callback_event
+from ivr.calllog import held_call
 from ivr.config import Settings
 from ivr.db import insert_ignoring_duplicates
 from ivr.events import CallEvent, EventKind
@@ -64,7 +65,8 @@ def follow_up_events(
 
 
 def _caller_number(session: Session, call_sid: str) -> str:
-    return session.scalar(select(Call.caller_number).where(Call.call_sid == call_sid)) or ""
+    call = held_call(session, call_sid)
+    return call.caller_number if call else ""
 
 
 def promise_callback(session: Session, event: CallEvent, settings: Settings) -> None:
@@ -101,7 +103,7 @@ def promise_queue_callback(session: Session, event: CallEvent, settings: Setting
 
 def call_back_if_abandoned(session: Session, event: CallEvent, settings: Settings) -> None:
     """A caller who hung up after choosing a purpose gets one automatic callback per issue."""
-    call = session.scalars(select(Call).where(Call.call_sid == event.call_sid)).one_or_none()
+    call = held_call(session, event.call_sid)
     if (
         call is None
         or call.outcome != CallOutcome.ABANDONED
@@ -137,7 +139,7 @@ def _add_callback(
 ) -> None:
     """One callback task per key, however often the events that owe it are replayed.
     Its queue (what it is about) and language come from the call when not given."""
-    call = session.scalars(select(Call).where(Call.call_sid == event.call_sid)).one_or_none()
+    call = held_call(session, event.call_sid)
     row = {
         "dedupe_key": key,
         "call_sid": event.call_sid,
