@@ -33,7 +33,8 @@ def test_a_taken_job_waits_in_its_queues_intermediate_list(redis: Redis) -> None
 
     taken = ReliableQueue.dequeue_any(queues(redis), None, connection=redis)
 
-    assert taken is not None and taken[0].id == job.id and taken[1].name == CALL_LOG_QUEUE
+    assert taken is not None
+    assert (taken[0].id, taken[1].name) == (job.id, CALL_LOG_QUEUE)
     assert call_log.count == 0
     assert redis.lrange(intermediate_key(call_log.key), 0, -1) == [job.id.encode()]
 
@@ -44,7 +45,8 @@ def test_jobs_are_taken_in_the_workers_queue_order(redis: Redis) -> None:
 
     taken = ReliableQueue.dequeue_any(queues(redis), None, connection=redis)
 
-    assert taken is not None and taken[0].id == sms.id  # outbound comes first
+    assert taken is not None
+    assert taken[0].id == sms.id  # outbound comes first
 
 
 def test_with_nothing_waiting_a_worker_returns_or_times_out(redis: Redis) -> None:
@@ -61,7 +63,8 @@ def test_a_job_that_vanished_is_passed_over(redis: Redis) -> None:
 
     taken = ReliableQueue.dequeue_any(queues(redis), None, connection=redis)
 
-    assert taken is not None and taken[0].id == kept.id
+    assert taken is not None
+    assert taken[0].id == kept.id
     assert redis.lrange(intermediate_key(call_log.key), 0, -1) == [kept.id.encode()]
 
 
@@ -89,9 +92,9 @@ def test_a_job_taken_by_a_worker_that_died_is_run_again(
     # RQ's maintenance retries what has sat in the list for over a minute since it first
     # saw it; that first sighting is set back rather than waited for.
     survivor = HotlineWorker(queues(redis), connection=redis)
-    survivor.clean_registries()
+    survivor.clean_registries()  # type: ignore[no-untyped-call]
     redis.set(left.get_first_seen_key(job.id), time.time() - 120)
-    survivor.clean_registries()
+    survivor.clean_registries()  # type: ignore[no-untyped-call]
 
     assert left.get_job_ids() == []
     scheduled = ScheduledJobRegistry(queue=call_log)  # type: ignore[no-untyped-call]
