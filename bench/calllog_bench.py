@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from ivr.calllog_query import (
+from ivr.calllog.query import (
     PAGE_SIZE,
     CallLogFilters,
     Cursor,
@@ -41,9 +41,9 @@ from ivr.calllog_query import (
     newest_first,
 )
 from ivr.config import PROJECT_ROOT
-from ivr.db import Database, upgrade
+from ivr.console.calls import call_rows
 from ivr.models import Call, CallEventRow, StaffRole, Ticket, User, WrapUp
-from ivr.web.console_calls import call_rows
+from ivr.store.db import Database, upgrade
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "calllog-latest.md"
 ZONE = ZoneInfo("Asia/Shanghai")

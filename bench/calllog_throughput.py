@@ -27,10 +27,10 @@ from sqlalchemy import create_engine, text
 
 import worker.call_log_batches as batches
 from ivr.app import create_app
-from ivr.db import upgrade
-from ivr.events import CallEvent, EventKind
-from ivr.redis_link import EmbeddedRedis, connect_patient
-from ivr.sink import RECORD_JOB
+from ivr.core.events import CallEvent, EventKind
+from ivr.store.db import upgrade
+from ivr.store.redis_link import EmbeddedRedis, connect_patient
+from ivr.voice.sink import RECORD_JOB
 from worker.queues import CALL_LOG_JOB, CALL_LOG_QUEUE
 from worker.runtime import HotlineWorker, use_app
 

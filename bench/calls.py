@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from ivr.twiml import SignatureChecker
+from ivr.voice.twiml import SignatureChecker
 
 AUTH_TOKEN = "bench-auth-token-00112233445566778899"
 ACCOUNT_SID = "AC" + "b" * 32

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from ivr.db import upgrade
+from ivr.store.db import upgrade
 from tests.faults.harness import (
     Hotline,
     PostgresDatabase,

@@ -10,7 +10,7 @@ PostgreSQL database at $BENCH_POSTGRES_URL — a scratch database: its hotline t
 emptied first — or else into a SQLite file in a temporary folder (`--sqlite PATH` keeps
 it). Rows are written in bulk (COPY on PostgreSQL), not through the call-log workers:
 the point is the reading side. Then it times, `--repeat` times each, the month's KPI
-queries (`ivr.kpi.kpis`), the notable calls, and the whole report build (HTML and CSV;
+queries (`ivr.reporting.kpi.kpis`), the notable calls, and the whole report build (HTML and CSV;
 `--pdf` adds Chromium's PDF), and prints a markdown table with the median and best of
 each, plus the slowest SQL statements of one KPI run.
 """
@@ -36,12 +36,12 @@ from typing import Any
 
 from sqlalchemy import Engine, event, func, select, text
 
-from ivr.clock import FrozenClock
 from ivr.config import load_settings
-from ivr.db import Database, upgrade
-from ivr.kpi import Period, kpis, notable
+from ivr.core.clock import FrozenClock
 from ivr.models import Call
-from ivr.report import build_report
+from ivr.reporting.kpi import Period, kpis, notable
+from ivr.reporting.monthly import build_report
+from ivr.store.db import Database, upgrade
 
 CHUNK = 20_000  # calls generated and written at a time
 CALLER_POOL = 20_000  # distinct numbers: residents call again, so first-call resolution varies
@@ -466,7 +466,7 @@ def measure(args: argparse.Namespace, scratch: Path) -> Figures:
         figures.month_calls = run_kpis().calls
     figures.slowest = sorted(spent.items(), key=lambda item: -item[1])[:5]
     figures.times = {
-        "KPI queries (`ivr.kpi.kpis`)": timed(run_kpis, args.repeat),
+        "KPI queries (`ivr.reporting.kpi.kpis`)": timed(run_kpis, args.repeat),
         "notable calls and tickets": timed(run_notable, args.repeat),
         "whole report: HTML + CSV" + (" + PDF" if args.pdf else ""): timed(run_report, args.repeat),
     }

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.calls import AUTH_TOKEN, SignedRequest
 from ivr.config import PROJECT_ROOT
-from ivr.redis_link import EmbeddedRedis, connect_patient
+from ivr.store.redis_link import EmbeddedRedis, connect_patient
 
 CALL_LOG_QUEUE_KEY = "rq:queue:call-log"
 API_TOKEN = "bench-api-token"

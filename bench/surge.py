@@ -39,9 +39,9 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bench.cpu import OtherCpu, process_cpu_s
-from ivr.db import upgrade
 from ivr.models import CallEventRow, MessageStatus, OutboundMessage, Ticket
-from ivr.readiness import queue_backlog
+from ivr.store.db import upgrade
+from ivr.voice.readiness import queue_backlog
 from tests.faults.harness import (
     CallResult,
     Hotline,
@@ -156,7 +156,7 @@ class Sample:
 
 class Backlog:
     """The call-log queue, sampled once a second straight from the hotline's Redis, as
-    /readyz measures it (ivr.readiness.queue_backlog)."""
+    /readyz measures it (ivr.voice.readiness.queue_backlog)."""
 
     def __init__(self, redis_url: str) -> None:
         self.redis = Redis.from_url(redis_url, socket_timeout=2)

@@ -55,8 +55,8 @@ from bench.servers import (
     gunicorn,
 )
 from ivr.config import PROJECT_ROOT
-from ivr.db import upgrade
-from ivr.redis_link import EmbeddedRedis, connect_patient
+from ivr.store.db import upgrade
+from ivr.store.redis_link import EmbeddedRedis, connect_patient
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "latest.md"
 TARGET_P99_MS = 20.0

@@ -14,24 +14,24 @@ from redis import Redis
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr.clock import Clock, SystemClock
 from ivr.config import Settings, load_settings
-from ivr.db import Database
-from ivr.directory import Directory, DirectoryCache, start_directory_refresher
-from ivr.events import EventSink
+from ivr.core.clock import Clock, SystemClock
+from ivr.core.events import EventSink
+from ivr.core.prompts import load_catalogues
 from ivr.flows import default_flow_path, load_flow, validate_flow
 from ivr.flows.engine import FlowEngine
-from ivr.number_blocks import database_lease
-from ivr.prompts import load_catalogues
-from ivr.readiness import check_readiness
-from ivr.redis_link import EmbeddedRedis, connect
-from ivr.redis_rest import RedisRest
-from ivr.request_guard import guard_odd_input
-from ivr.sink import CallLogSink, start_spool_replayer
-from ivr.spool import Spool
-from ivr.telephony import Telephony, TwilioTransport, build_telephony
-from ivr.ticket_numbers import TicketNumbers
-from ivr.twiml import SignatureChecker, render
+from ivr.outbound.telephony import Telephony, TwilioTransport, build_telephony
+from ivr.registry.directory import Directory, DirectoryCache, start_directory_refresher
+from ivr.store.db import Database
+from ivr.store.redis_link import EmbeddedRedis, connect
+from ivr.store.redis_rest import RedisRest
+from ivr.tickets.number_blocks import database_lease
+from ivr.tickets.numbers import TicketNumbers
+from ivr.voice.readiness import check_readiness
+from ivr.voice.sink import CallLogSink, start_spool_replayer
+from ivr.voice.spool import Spool
+from ivr.voice.twiml import SignatureChecker, render
+from ivr.web.guard import guard_odd_input
 
 
 @dataclass
@@ -156,10 +156,10 @@ def refresh_directory(app: Flask | None = None) -> Directory:
 
 
 def _register(app: Flask) -> None:
-    from ivr import voice_callback, voice_desk  # noqa: F401 - their routes join `voice`
     from ivr.api import api
-    from ivr.voice import voice
-    from ivr.web import register_web
+    from ivr.voice import desk_bridge, outbound  # noqa: F401 - their routes join `voice`
+    from ivr.voice.inbound import voice
+    from ivr.web.pages import register_web
 
     guard_odd_input(app)  # first, so CSRF, sign-in and the views only see clean input
     app.register_blueprint(voice)

@@ -83,7 +83,7 @@ def web(port: int, host: str, workers: int, access_log: bool) -> None:
 )
 def worker(with_scheduler: bool) -> None:
     """Run an RQ worker (the Procfile's `worker`; run as many as the load needs)."""
-    from ivr.worker_process import run_worker
+    from worker.process import run_worker
 
     run_worker(with_scheduler=with_scheduler)
 
@@ -91,7 +91,7 @@ def worker(with_scheduler: bool) -> None:
 @main.command()
 def scheduler() -> None:
     """Move due retries and delayed jobs onto their queues (the Procfile's `scheduler`)."""
-    from ivr.worker_process import run_scheduler
+    from worker.process import run_scheduler
 
     run_scheduler()
 
@@ -99,7 +99,7 @@ def scheduler() -> None:
 @main.command()
 def cron() -> None:
     """Run the periodic jobs' scheduler: deadline sweeps (the Procfile's `cron`)."""
-    from ivr.worker_process import run_cron
+    from worker.process import run_cron
 
     run_cron()
 
@@ -152,7 +152,7 @@ def call(
     decline: bool,
 ) -> None:
     """Phone the running hotline from this terminal, as Twilio would, or answer its call."""
-    from ivr.phone import answer_from_terminal, call_from_terminal
+    from ivr.sim.phone import answer_from_terminal, call_from_terminal
 
     if answer is None and (callee or decline):
         raise click.UsageError("--to and --decline go with --answer")
@@ -174,9 +174,9 @@ def call(
 @click.option("--locale", default=None, help="Locale for prompt text in the diagram.")
 def flows(mermaid: bool, locale: str | None) -> None:
     """Check the call flow and prompts; optionally draw the flow."""
+    from ivr.core.prompts import load_catalogues
     from ivr.flows import default_flow_path, load_flow, validate_flow
     from ivr.flows.mermaid import flow_to_mermaid
-    from ivr.prompts import load_catalogues
 
     settings = load_settings()
     catalogues = load_catalogues(settings.prompts_dir)
@@ -198,7 +198,7 @@ def db() -> None:
 @db.command()
 def upgrade() -> None:
     """Migrate the database to the latest schema."""
-    from ivr.db import upgrade as migrate
+    from ivr.store.db import upgrade as migrate
 
     settings = load_settings()
     migrate(settings.database_url)
@@ -207,7 +207,7 @@ def upgrade() -> None:
 
 def _valid_month(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     """YYYY-MM, checked before anything is opened or written."""
-    from ivr.kpi import Period
+    from ivr.reporting.kpi import Period
 
     try:
         Period.parse_month(value, UTC)
@@ -228,10 +228,10 @@ def _valid_month(_ctx: click.Context, _param: click.Parameter, value: str) -> st
 @click.option("--pdf/--no-pdf", default=True, help="Also print a PDF, if Chromium is installed.")
 def report(month: str, out_dir: Path | None, pdf: bool) -> None:
     """Write the month's report: report.html, calls.csv and report.pdf."""
-    from ivr.clock import SystemClock
-    from ivr.db import Database
-    from ivr.db import upgrade as migrate
-    from ivr.report import build_report, reports_dir
+    from ivr.core.clock import SystemClock
+    from ivr.reporting.monthly import build_report, reports_dir
+    from ivr.store.db import Database
+    from ivr.store.db import upgrade as migrate
 
     settings = load_settings()
     migrate(settings.database_url)
@@ -278,8 +278,8 @@ def import_residents_file(csv_file: Path) -> None:
     CSV_FILE is UTF-8 with the header building,unit,room,name,phone,language. Every row
     is checked first: one bad row and nothing is imported.
     """
-    from ivr.db import upgrade as migrate
-    from ivr.residents import RegistryImportError, import_residents, registry_session
+    from ivr.registry.residents import RegistryImportError, import_residents, registry_session
+    from ivr.store.db import upgrade as migrate
 
     settings = load_settings()
     migrate(settings.database_url)
@@ -300,8 +300,8 @@ def load_demo_residents() -> None:
 
     Its residents include +8613800138000, the caller ID `ivr call` presents.
     """
-    from ivr.db import upgrade as migrate
-    from ivr.residents import load_demo_estate, registry_session
+    from ivr.registry.residents import load_demo_estate, registry_session
+    from ivr.store.db import upgrade as migrate
 
     settings = load_settings()
     migrate(settings.database_url)
@@ -334,11 +334,11 @@ def users() -> None:
 @click.option("--name", "display_name", default="", help="Name shown on the desk.")
 def add_staff_user(username: str, role: str, password: str, phone: str, display_name: str) -> None:
     """Add a member of staff who signs in at /login as USERNAME (case-insensitive)."""
-    from ivr.clock import SystemClock
-    from ivr.db import upgrade as migrate
+    from ivr.core.clock import SystemClock
     from ivr.models import StaffRole
-    from ivr.residents import registry_session
-    from ivr.staff import StaffError, add_user
+    from ivr.registry.residents import registry_session
+    from ivr.registry.staff import StaffError, add_user
+    from ivr.store.db import upgrade as migrate
 
     settings = load_settings()
     migrate(settings.database_url)
@@ -362,10 +362,10 @@ def add_staff_user(username: str, role: str, password: str, phone: str, display_
 @users.command(name="list")
 def list_staff_users() -> None:
     """Show every member of staff: role, availability, phone, lock."""
-    from ivr.clock import SystemClock
-    from ivr.db import upgrade as migrate
-    from ivr.residents import registry_session
-    from ivr.staff import list_users
+    from ivr.core.clock import SystemClock
+    from ivr.registry.residents import registry_session
+    from ivr.registry.staff import list_users
+    from ivr.store.db import upgrade as migrate
 
     settings = load_settings()
     migrate(settings.database_url)

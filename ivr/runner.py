@@ -29,8 +29,8 @@ from typing import Any
 import click
 
 from ivr.config import Settings, load_settings
-from ivr.db import upgrade
-from ivr.residents import ImportReport, load_demo_estate_if_empty, registry_session
+from ivr.registry.residents import ImportReport, load_demo_estate_if_empty, registry_session
+from ivr.store.db import upgrade
 
 log = logging.getLogger("ivr.run")
 

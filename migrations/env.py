@@ -1,12 +1,12 @@
-"""Alembic environment: the URL comes from `ivr.db.alembic_config`, never from a file."""
+"""Alembic environment: the URL comes from `ivr.store.db.alembic_config`, never from a file."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from ivr.db import in_models
 from ivr.models import Base
+from ivr.store.db import in_models
 
 config = context.config
 target_metadata = Base.metadata

@@ -23,12 +23,12 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import create_engine, text
 
 from ivr.app import create_app, services
-from ivr.clock import FrozenClock
-from ivr.db import upgrade
+from ivr.core.clock import FrozenClock
 from ivr.models import StaffRole, User
-from ivr.redis_link import EmbeddedRedis, connect_patient
-from ivr.staff import add_user
-from ivr.telephony import RecordingHttpClient
+from ivr.outbound.telephony import RecordingHttpClient
+from ivr.registry.staff import add_user
+from ivr.store.db import upgrade
+from ivr.store.redis_link import EmbeddedRedis, connect_patient
 from tests.outbound_calls import Office
 from tests.records import empty_postgres
 from tests.twilio_fake import TwilioFake

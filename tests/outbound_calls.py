@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 from flask import Flask
 from redis import Redis
 
-from ivr.clock import FrozenClock
+from ivr.core.clock import FrozenClock
 from ivr.models import CallbackAttempt
-from ivr.telephony import SIMULATED_ACCOUNT_SID, RecordingHttpClient
+from ivr.outbound.telephony import SIMULATED_ACCOUNT_SID, RecordingHttpClient
 from tests.records import stored
 from tests.twilio_fake import TwilioFake, Verb, call_params
 from worker.queues import tickets_queue

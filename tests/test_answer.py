@@ -17,13 +17,15 @@ from click.testing import CliRunner
 from flask import Blueprint, Flask, Response, abort, request
 
 from ivr.app import services
-from ivr.callbacks import try_callback
 from ivr.cli import main
-from ivr.clock import FrozenClock
+from ivr.core.clock import FrozenClock
 from ivr.desk.take import Agent, take_caller
 from ivr.flows.engine import QUEUE_HOLD_PAUSE_S, FlowEngine
 from ivr.models import Availability, Callback
-from ivr.phone import (
+from ivr.outbound.callbacks import try_callback
+from ivr.outbound.telephony import SimulatedTelephony
+from ivr.registry.staff import set_availability
+from ivr.sim.phone import (
     FlaskTransport,
     HotlineAnswer,
     PhoneCall,
@@ -32,10 +34,8 @@ from ivr.phone import (
     answer_from_terminal,
     speaking_seconds,
 )
-from ivr.staff import set_availability
-from ivr.telephony import SimulatedTelephony
-from ivr.twiml import SignatureChecker
-from ivr.voice import public_url
+from ivr.voice.inbound import public_url
+from ivr.voice.twiml import SignatureChecker
 from tests.conftest import API_TOKEN, AUTH_TOKEN, BASE_URL, services_of
 from tests.records import stored
 

@@ -12,8 +12,8 @@ from openapi_spec_validator import validate
 
 from ivr.api.openapi import OPENAPI
 from ivr.app import services
-from ivr.calllog import record_events
-from ivr.events import CallEvent, EventKind
+from ivr.calllog.write import record_events
+from ivr.core.events import CallEvent, EventKind
 from tests.api_client import api_get
 from tests.conftest import SHANGHAI
 

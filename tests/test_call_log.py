@@ -13,15 +13,15 @@ from redis import Redis
 from sqlalchemy import func, select
 
 from ivr.app import services
-from ivr.calllog import record_events
-from ivr.clock import FrozenClock
-from ivr.db import Database
-from ivr.events import CallEvent, EventKind
+from ivr.calllog.write import record_events
+from ivr.core.clock import FrozenClock
+from ivr.core.events import CallEvent, EventKind
 from ivr.models import Call, CallEventRow
-from ivr.redis_link import connect
-from ivr.redis_rest import RedisRest
-from ivr.sink import CallLogSink
-from ivr.spool import Spool
+from ivr.store.db import Database
+from ivr.store.redis_link import connect
+from ivr.store.redis_rest import RedisRest
+from ivr.voice.sink import CallLogSink
+from ivr.voice.spool import Spool
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI
 from tests.twilio_fake import TwilioFake, call_params
 

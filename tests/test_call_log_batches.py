@@ -15,9 +15,9 @@ from rq.registry import ScheduledJobRegistry
 
 import worker.call_log_batches
 import worker.jobs
-from ivr.events import CallEvent, EventKind
+from ivr.core.events import CallEvent, EventKind
 from ivr.models import Call, CallEventRow
-from ivr.sink import RECORD_JOB
+from ivr.voice.sink import RECORD_JOB
 from tests.conftest import office_hours_moment
 from tests.records import stored
 from worker.call_log_batches import (

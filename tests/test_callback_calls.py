@@ -15,7 +15,6 @@ from flask import Flask
 from sqlalchemy import update
 
 from ivr.app import services
-from ivr.callbacks import claim_attempt, enqueue_attempt
 from ivr.models import (
     AttemptStatus,
     Availability,
@@ -24,6 +23,7 @@ from ivr.models import (
     CallbackStatus,
     User,
 )
+from ivr.outbound.callbacks import claim_attempt, enqueue_attempt
 from tests.api_client import api_get
 from tests.call_walk import Walk
 from tests.conftest import BASE_URL, SHANGHAI
@@ -100,7 +100,7 @@ def owe(
     due_in: timedelta = timedelta(hours=24),
     next_attempt_at: datetime | None = None,
 ) -> int:
-    """A callback task as ivr.follow_up stores them; returns its id."""
+    """A callback task as ivr.calllog.follow_up stores them; returns its id."""
     now = office.clock.now()
     with office.app.app_context(), services().db.session() as session:
         callback = Callback(

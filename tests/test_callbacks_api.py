@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from ivr.api.openapi import OPENAPI
 from ivr.app import services
-from ivr.calllog import record_events
-from ivr.clock import FrozenClock
-from ivr.events import CallEvent, EventKind
-from ivr.follow_up import follow_up_events
+from ivr.calllog.follow_up import follow_up_events
+from ivr.calllog.write import record_events
+from ivr.core.clock import FrozenClock
+from ivr.core.events import CallEvent, EventKind
 from ivr.models import (
     AttemptStatus,
     Callback,

@@ -12,8 +12,8 @@ from sqlalchemy import create_engine, inspect
 
 from ivr.cli import main
 from ivr.config import ConfigError, load_settings
-from ivr.db import in_models
 from ivr.models import Base
+from ivr.store.db import in_models
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from ivr.app import refresh_directory, services
-from ivr.clock import FrozenClock
+from ivr.core.clock import FrozenClock
 from ivr.models import OutboundMessage, Ticket, TicketLog
-from ivr.residents import load_demo_estate
+from ivr.registry.residents import load_demo_estate
 from tests.call_walk import Walk
 from tests.conftest import SHANGHAI
 from tests.records import stored

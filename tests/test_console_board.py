@@ -13,9 +13,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ivr.app import services
-from ivr.calllog import record_events
-from ivr.clock import FrozenClock
-from ivr.events import CallEvent, EventKind
+from ivr.calllog.write import record_events
+from ivr.core.clock import FrozenClock
+from ivr.core.events import CallEvent, EventKind
 from ivr.models import (
     Availability,
     Callback,

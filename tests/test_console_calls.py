@@ -17,10 +17,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import insert, update
 
 from ivr.app import services
-from ivr.calllog import record_events
-from ivr.calllog_query import CallLogFilters, calls_in_batches
-from ivr.clock import FrozenClock
-from ivr.events import CallEvent, EventKind
+from ivr.calllog.query import CallLogFilters, calls_in_batches
+from ivr.calllog.write import record_events
+from ivr.core.clock import FrozenClock
+from ivr.core.events import CallEvent, EventKind
 from ivr.models import (
     AttemptStatus,
     AuditAction,

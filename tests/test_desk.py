@@ -18,12 +18,12 @@ from redis.exceptions import RedisError
 from sqlalchemy import update
 
 from ivr.app import refresh_directory, services
-from ivr.calllog import record_events
-from ivr.clock import FrozenClock
-from ivr.events import CallEvent, EventKind
+from ivr.calllog.write import record_events
+from ivr.core.clock import FrozenClock
+from ivr.core.events import CallEvent, EventKind
 from ivr.models import Availability, Call, Callback, User
-from ivr.residents import import_residents
-from ivr.telephony import SIMULATED_ACCOUNT_SID, RecordingHttpClient
+from ivr.outbound.telephony import SIMULATED_ACCOUNT_SID, RecordingHttpClient
+from ivr.registry.residents import import_residents
 from tests.api_client import api_get
 from tests.call_walk import Walk
 from tests.records import stored
@@ -609,7 +609,7 @@ def test_without_redis_the_desk_says_calls_cannot_be_taken(
     def redis_is_down(*_: object) -> None:
         raise RedisError("Connection refused")
 
-    monkeypatch.setattr(sys.modules["ivr.web.desk"], "take_caller", redis_is_down)
+    monkeypatch.setattr(sys.modules["ivr.desk.views"], "take_caller", redis_is_down)
     html = refused_take(client, "CA754")
     assert problem_in(html) == (
         "暂时无法接听来电，请稍后再试。 · Calls cannot be taken right now; try again shortly."

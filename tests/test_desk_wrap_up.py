@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 from markupsafe import escape
 
 from ivr.app import services
-from ivr.clock import FrozenClock
-from ivr.events import CallEvent, EventKind
+from ivr.core.clock import FrozenClock
+from ivr.core.events import CallEvent, EventKind
 from ivr.models import (
     Availability,
     Callback,
@@ -26,8 +26,8 @@ from ivr.models import (
     User,
     WrapUp,
 )
-from ivr.telephony import RecordingHttpClient
-from ivr.tickets import open_ticket
+from ivr.outbound.telephony import RecordingHttpClient
+from ivr.tickets.lifecycle import open_ticket
 from tests.conftest import SHANGHAI
 from tests.records import stored
 from tests.test_desk import (

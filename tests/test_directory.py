@@ -16,8 +16,9 @@ from sqlalchemy import select
 
 from ivr import app as app_module
 from ivr.app import refresh_directory, services
-from ivr.db import Database
-from ivr.directory import (
+from ivr.flows import lookup as flow_lookup
+from ivr.models import Ticket, TicketKind, TicketPriority, TicketStatus, Unit
+from ivr.registry.directory import (
     Directory,
     DirectoryCache,
     DirectoryLookup,
@@ -26,9 +27,8 @@ from ivr.directory import (
     load_directory,
     start_directory_refresher,
 )
-from ivr.flows import lookup as flow_lookup
-from ivr.models import Ticket, TicketKind, TicketPriority, TicketStatus, Unit
-from ivr.residents import import_residents, load_demo_estate
+from ivr.registry.residents import import_residents, load_demo_estate
+from ivr.store.db import Database
 
 OWNER = "+8613800138000"  # the demo estate's resident with two units; `ivr call`'s caller ID
 ENGLISH = "+8613800138005"
@@ -325,7 +325,7 @@ def test_a_failed_refresh_keeps_the_old_snapshot(
     assert cache.refresh(db)
     known = cache.current
     unreachable = Database(f"sqlite:///{tmp_path / 'no-such-folder' / 'ivr.sqlite3'}")
-    with caplog.at_level(logging.WARNING, logger="ivr.directory"):
+    with caplog.at_level(logging.WARNING, logger="ivr.registry.directory"):
         assert not cache.refresh(unreachable)
     unreachable.dispose()
     assert cache.current is known
@@ -345,8 +345,8 @@ def test_a_refresh_that_breaks_unexpectedly_also_keeps_the_old_snapshot(
     def broken(session: Any) -> Directory:
         raise LookupError("'reopened' is not among the defined enum values")
 
-    monkeypatch.setattr("ivr.directory.load_directory", broken)
-    with caplog.at_level(logging.ERROR, logger="ivr.directory"):
+    monkeypatch.setattr("ivr.registry.directory.load_directory", broken)
+    with caplog.at_level(logging.ERROR, logger="ivr.registry.directory"):
         assert not cache.refresh(db)
     assert cache.current is known
     assert [r.message for r in caplog.records] == [

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from ivr.config import PROJECT_ROOT
+from ivr.core.prompts import PromptError, load_catalogue, load_catalogues
 from ivr.flows import FlowError, default_flow_path, load_flow, validate_flow
 from ivr.flows.mermaid import flow_to_mermaid
-from ivr.prompts import PromptError, load_catalogue, load_catalogues
 
 PROMPTS = PROJECT_ROOT / "prompts"
 

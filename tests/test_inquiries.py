@@ -10,9 +10,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from ivr.app import refresh_directory, services
-from ivr.clock import FrozenClock
+from ivr.core.clock import FrozenClock
 from ivr.models import Callback, Resident
-from ivr.residents import import_residents
+from ivr.registry.residents import import_residents
 from tests.api_client import api_get
 from tests.call_walk import Walk
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI

@@ -18,11 +18,9 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from ivr.calllog import record_events
+from ivr.calllog.write import record_events
 from ivr.config import Settings, load_settings
-from ivr.db import Database
-from ivr.events import CallEvent, EventKind
-from ivr.kpi import Kpis, NotableCall, Period, Ratio, check_targets, kpis, notable
+from ivr.core.events import CallEvent, EventKind
 from ivr.models import (
     Call,
     Callback,
@@ -34,6 +32,8 @@ from ivr.models import (
     TicketPriority,
     TicketStatus,
 )
+from ivr.reporting.kpi import Kpis, NotableCall, Period, Ratio, check_targets, kpis, notable
+from ivr.store.db import Database
 from tests.conftest import SHANGHAI
 
 HOTLINE = "+8657112345678"

@@ -11,11 +11,11 @@ from flask import Flask
 from redis import Redis
 from rq.job import Job
 
-from ivr.clock import FrozenClock
-from ivr.db import Database
+from ivr.core.clock import FrozenClock
 from ivr.models import MessageStatus, OutboundMessage
-from ivr.outbox import ORPHANED, claim_for_sending, enqueue_sms_delivery, queue_sms
-from ivr.telephony import RecordingHttpClient
+from ivr.outbound.sms import ORPHANED, claim_for_sending, enqueue_sms_delivery, queue_sms
+from ivr.outbound.telephony import RecordingHttpClient
+from ivr.store.db import Database
 from tests.conftest import services_of
 from worker.queues import outbound_queue
 

@@ -16,10 +16,11 @@ from flask import Flask
 from sqlalchemy import select
 
 from ivr.app import refresh_directory
-from ivr.clock import FrozenClock
+from ivr.core.clock import FrozenClock
 from ivr.flows.engine import QUEUE_HOLD_PAUSE_S, FlowEngine
 from ivr.models import Callback, OutboundMessage, Ticket
-from ivr.phone import (
+from ivr.registry.residents import load_demo_estate
+from ivr.sim.phone import (
     GATHER_HINT,
     MAX_REQUESTS_PER_CALL,
     FlaskTransport,
@@ -39,8 +40,7 @@ from ivr.phone import (
     read_gather_reply,
     speaking_seconds,
 )
-from ivr.residents import load_demo_estate
-from ivr.twiml import SignatureChecker
+from ivr.voice.twiml import SignatureChecker
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI, services_of
 from tests.processes import free_port
 

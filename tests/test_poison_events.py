@@ -15,13 +15,13 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-import ivr.calllog
-import ivr.calllog_intake
+import ivr.calllog.intake
+import ivr.calllog.write
 from ivr.app import services
-from ivr.clock import FrozenClock
-from ivr.events import CallEvent, EventKind
+from ivr.core.clock import FrozenClock
+from ivr.core.events import CallEvent, EventKind
 from ivr.models import Call, Callback, CallEventRow, DeadLetter
-from ivr.sink import RECORD_JOB
+from ivr.voice.sink import RECORD_JOB
 from tests.call_walk import remembered_in
 from tests.twilio_fake import TwilioFake, Verb, call_params
 from worker.queues import CALL_LOG_JOB, CALL_LOG_QUEUE, call_log_queue
@@ -230,13 +230,13 @@ def test_the_worker_cleans_what_the_edge_did_not(
 
 def unstorable(kind: EventKind, monkeypatch: pytest.MonkeyPatch) -> None:
     """Events of `kind` break a rule of the table (NOT NULL), on every backend."""
-    event_row = ivr.calllog._event_row
+    event_row = ivr.calllog.write._event_row
 
     def refused(event: CallEvent) -> dict[str, Any]:
         row = event_row(event)
         return {**row, "at": None} if event.kind == kind else row
 
-    monkeypatch.setattr(ivr.calllog, "_event_row", refused)
+    monkeypatch.setattr(ivr.calllog.write, "_event_row", refused)
 
 
 def queued_payloads(redis: Redis) -> list[list[dict[str, Any]]]:
@@ -348,7 +348,7 @@ def test_a_database_that_cannot_be_reached_fails_the_job_for_a_retry(
     def unreachable(*_: Any) -> int:
         raise OperationalError("INSERT", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(ivr.calllog_intake, "record_events", unreachable)
+    monkeypatch.setattr(ivr.calllog.intake, "record_events", unreachable)
     enqueue(redis, raw_events(clock, "CA950"))
     run_jobs()
     retries = ScheduledJobRegistry(queue=call_log_queue(redis))  # type: ignore[no-untyped-call]

@@ -14,10 +14,10 @@ from redis import Redis
 from sqlalchemy import select
 
 from ivr.app import services
-from ivr.calllog import record_events
-from ivr.clock import FrozenClock
+from ivr.calllog.write import record_events
 from ivr.config import ConfigError, load_settings
-from ivr.events import CallEvent, EventKind
+from ivr.core.clock import FrozenClock
+from ivr.core.events import CallEvent, EventKind
 from ivr.models import (
     AuditAction,
     AuditEntry,
@@ -36,16 +36,16 @@ from ivr.models import (
     TicketStatus,
     WrapUp,
 )
-from ivr.privacy import (
+from ivr.registry.privacy import (
     is_masked,
     mask_name,
     mask_number,
     purge_expired,
     purge_personal_data,
 )
-from ivr.worker_process import daily_cron
 from tests.records import stored
 from worker.jobs import purge_expired_personal_data
+from worker.process import daily_cron
 from worker.queues import tickets_queue
 
 RESIDENT = "+8613800138000"
@@ -415,8 +415,8 @@ def test_a_job_that_stops_at_its_limit_queues_its_sequel(
 ) -> None:
     for n in range(3):
         one_call(app, f"CA{n:032d}", clock.now() - timedelta(days=500 + n))
-    monkeypatch.setattr("ivr.privacy.PURGE_BATCH", 1)
-    monkeypatch.setattr("ivr.privacy.PURGE_BATCHES_PER_RUN", 1)
+    monkeypatch.setattr("ivr.registry.privacy.PURGE_BATCH", 1)
+    monkeypatch.setattr("ivr.registry.privacy.PURGE_BATCHES_PER_RUN", 1)
     tickets_queue(redis).enqueue(purge_expired_personal_data)
     run_jobs()  # a burst worker runs the sequels too, one call purged by each
     assert {call.caller_number for call in stored(app, Call)} == {"138****8000"}

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from flask import Flask
 
-from ivr.clock import FrozenClock
+from ivr.core.clock import FrozenClock
 from ivr.models import Callback
 from tests.api_client import api_get
 from tests.call_walk import Walk

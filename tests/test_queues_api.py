@@ -14,9 +14,9 @@ from sqlalchemy import event
 
 from ivr.api.openapi import OPENAPI
 from ivr.app import refresh_directory, services
-from ivr.calllog import record_events
-from ivr.clock import FrozenClock
-from ivr.events import CallEvent, EventKind
+from ivr.calllog.write import record_events
+from ivr.core.clock import FrozenClock
+from ivr.core.events import CallEvent, EventKind
 from ivr.models import Resident, Unit
 from tests.api_client import api_get
 from tests.call_walk import Walk

@@ -18,14 +18,14 @@ from rq.scheduler import RQScheduler
 from rq.utils import now as utcnow
 from rq.utils import utcformat
 
-from ivr.readiness import (
+from ivr.voice.readiness import (
     BACKLOG_LIMIT_S,
     HEARTBEAT_LAPSE_S,
     SPOOL_LIMIT_S,
     check_readiness,
     queue_backlog,
 )
-from ivr.spool import Spool
+from ivr.voice.spool import Spool
 from tests.processes import free_port
 from worker.queues import ALL_QUEUES, CALL_LOG_QUEUE
 

@@ -15,7 +15,7 @@ from rq.intermediate_queue import IntermediateQueue
 from rq.registry import ScheduledJobRegistry
 
 from ivr.models import CallEventRow
-from ivr.sink import RECORD_JOB
+from ivr.voice.sink import RECORD_JOB
 from tests.records import stored
 from tests.test_call_log_batches import webhook_payload
 from worker.dequeue import ReliableQueue, intermediate_key

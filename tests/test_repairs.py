@@ -11,9 +11,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from ivr.app import services
-from ivr.clock import FrozenClock
+from ivr.core.clock import FrozenClock
 from ivr.models import OutboundMessage, Ticket, TicketLog
-from ivr.telephony import RecordingHttpClient
+from ivr.outbound.telephony import RecordingHttpClient
 from tests.call_walk import Walk
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI
 from tests.records import stored
@@ -323,7 +323,7 @@ def test_a_caller_who_records_nothing_still_gets_the_order(
 def test_a_resolved_order_is_due_a_return_visit_next_day(
     phone: TwilioFake, hotline: Flask, clock: FrozenClock, run_jobs: Callable[[], int]
 ) -> None:
-    from ivr.tickets import resolve_ticket
+    from ivr.tickets.lifecycle import resolve_ticket
 
     ordinary_repair(phone, "CA509").press("1").press("2").say("插座没电").press("1")
     run_jobs()

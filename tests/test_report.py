@@ -14,12 +14,12 @@ from click.testing import CliRunner
 from flask import Flask
 from redis import Redis
 
-from ivr import report
 from ivr.app import services
-from ivr.charts import bar_chart, count_ticks, satisfaction_chart
 from ivr.cli import main
-from ivr.clock import FrozenClock
-from ivr.report import CSV_HEADER, build_report, find_chromium
+from ivr.core.clock import FrozenClock
+from ivr.reporting import monthly as report
+from ivr.reporting.charts import bar_chart, count_ticks, satisfaction_chart
+from ivr.reporting.monthly import CSV_HEADER, build_report, find_chromium
 from tests.test_kpi import CALLS, Hotline, local, opened, seed_month
 from worker.jobs import build_monthly_report
 from worker.queues import tickets_queue

@@ -11,10 +11,9 @@ from sqlalchemy import select
 
 from ivr.cli import main
 from ivr.config import load_settings
-from ivr.db import Database
-from ivr.demo_estate import DEMO_ESTATE_CSV
 from ivr.models import Resident, Unit
-from ivr.residents import (
+from ivr.registry.demo_estate import DEMO_ESTATE_CSV
+from ivr.registry.residents import (
     ImportReport,
     RegistryImportError,
     import_residents,
@@ -22,6 +21,7 @@ from ivr.residents import (
     load_demo_estate_if_empty,
 )
 from ivr.runner import RunPlan, _introduce
+from ivr.store.db import Database
 
 HEADER = "building,unit,room,name,phone,language\n"
 

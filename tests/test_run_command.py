@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
-from ivr.twiml import SignatureChecker
+from ivr.voice.twiml import SignatureChecker
 from tests.processes import free_port, session_processes, wait_for
 from tests.twilio_fake import call_params, parse_twiml
 

@@ -12,8 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from ivr import staff
 from ivr.models import User
+from ivr.registry import staff
 from tests.test_auth import REFUSAL, stored_user
 from tests.web_client import STAFF_PASSWORD, page_token
 

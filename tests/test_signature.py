@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from werkzeug.datastructures import MultiDict
 
-from ivr.twiml import SignatureChecker
+from ivr.voice.twiml import SignatureChecker
 from tests.call_walk import state_url
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.twilio_fake import TwilioFake, call_params

@@ -25,7 +25,7 @@ from ivr.models import (
     TicketLog,
     TicketStatus,
 )
-from ivr.tickets import resolve_ticket
+from ivr.tickets.lifecycle import resolve_ticket
 from tests.call_walk import Walk
 from tests.conftest import BASE_URL, SHANGHAI
 from tests.outbound_calls import (

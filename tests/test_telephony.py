@@ -13,9 +13,9 @@ import requests
 from flask import Flask
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from ivr.clock import FrozenClock
 from ivr.config import ConfigError, Settings
-from ivr.telephony import (
+from ivr.core.clock import FrozenClock
+from ivr.outbound.telephony import (
     REST_TIMEOUT_S,
     SIMULATED_ACCOUNT_SID,
     CallLineKind,
@@ -183,7 +183,7 @@ def test_without_an_account_sms_goes_to_the_outbox_file_and_the_log(
 ) -> None:
     app = make_app(twilio_account_sid="", hotline_number=HOTLINE)
     found = services_of(app)
-    caplog.set_level(logging.INFO, logger="ivr.telephony")
+    caplog.set_level(logging.INFO, logger="ivr.outbound.telephony")
 
     sid = found.telephony.send_sms(RESIDENT, CONFIRMATION)
 
@@ -200,7 +200,7 @@ def test_without_an_account_sms_goes_to_the_outbox_file_and_the_log(
     assert CONFIRMATION in line  # readable Chinese, not \\u escapes
     [request] = found.telephony.http.requests
     assert request.url == f"{API}/{SIMULATED_ACCOUNT_SID}/Messages.json"
-    assert [r.getMessage() for r in caplog.records if r.name == "ivr.telephony"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "ivr.outbound.telephony"] == [
         f"simulated SMS {sid} to +86138****8000 (see {outbox}): {CONFIRMATION}"
     ]
 
@@ -263,7 +263,7 @@ def test_without_an_account_placed_calls_and_redirects_go_to_the_calls_file(
 ) -> None:
     app = make_app(twilio_account_sid="", hotline_number=HOTLINE)
     found = services_of(app)
-    caplog.set_level(logging.INFO, logger="ivr.telephony")
+    caplog.set_level(logging.INFO, logger="ivr.outbound.telephony")
 
     sid = found.telephony.place_call(RESIDENT, CALLBACK_URL, STATUS_URL)
     clock.advance(seconds=5)
@@ -292,7 +292,7 @@ def test_without_an_account_placed_calls_and_redirects_go_to_the_calls_file(
         f"{API}/{SIMULATED_ACCOUNT_SID}/Calls.json",
         f"{API}/{SIMULATED_ACCOUNT_SID}/Calls/{'CA' + '2' * 32}.json",
     ]
-    assert [r.getMessage() for r in caplog.records if r.name == "ivr.telephony"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "ivr.outbound.telephony"] == [
         f"simulated call {sid} to +86138****8000 with TwiML from {CALLBACK_URL}"
         " (answer it with `ivr call --answer`)",
         f"simulated redirect of call {'CA' + '2' * 32} to {BRIDGE_URL}",

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from ivr.clock import FrozenClock
+from ivr.core.clock import FrozenClock
 from tests.conftest import SHANGHAI
 from tests.twilio_fake import TwilioFake, Verb
 

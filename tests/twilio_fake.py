@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
-from ivr.twiml import SignatureChecker
+from ivr.voice.twiml import SignatureChecker
 
 ACCOUNT_SID = "AC" + "0" * 32
 HOTLINE = "+8657112345678"

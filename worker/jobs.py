@@ -7,19 +7,24 @@ from typing import Any
 from rq import get_current_job
 
 from ivr.app import Services, services
-from ivr.callbacks import callbacks_to_try, enqueue_due, try_callback
-from ivr.calllog_intake import take_in
+from ivr.calllog.intake import take_in
 from ivr.models import Ticket
-from ivr.outbox import deliver_sms, enqueue_sms_delivery, settle_abandoned_sends, unsent_pending
-from ivr.privacy import purge_expired
-from ivr.report import build_scheduled_report
-from ivr.sink import RECORD_JOB
-from ivr.tickets import (
+from ivr.outbound.callbacks import callbacks_to_try, enqueue_due, try_callback
+from ivr.outbound.sms import (
+    deliver_sms,
+    enqueue_sms_delivery,
+    settle_abandoned_sends,
+    unsent_pending,
+)
+from ivr.registry.privacy import purge_expired
+from ivr.reporting.monthly import build_scheduled_report
+from ivr.tickets.lifecycle import (
     FollowUps,
     escalate_if_due,
     flag_service_levels,
     tickets_needing_attention,
 )
+from ivr.voice.sink import RECORD_JOB
 from worker.call_log_batches import queued_behind
 from worker.queues import TICKETS_JOB, tickets_queue
 from worker.runtime import in_app_context, job_will_retry
@@ -121,7 +126,7 @@ def dispatch_callback(callback_id: int, on_request: bool = True) -> str | None:
 
 @in_app_context
 def purge_expired_personal_data() -> int:
-    """Daily: personal data past RETENTION_DAYS removed (ivr/privacy.py), a bounded number
+    """Daily: personal data past RETENTION_DAYS removed (ivr/registry/privacy.py), a bounded number
     of batches per run; when more is left the job queues its sequel behind the other jobs.
     Returns how many records changed."""
     found = services()

@@ -26,7 +26,8 @@ OUTBOUND_JOB: dict[str, Any] = {
     "retry": Retry(max=4, interval=[10, 30, 60, 120]),
     "result_ttl": 0,
     "failure_ttl": 7 * 24 * 3600,
-    "job_timeout": 30,  # above ivr.telephony.REST_TIMEOUT_S, so Twilio's timeout fires first
+    # Above ivr.outbound.telephony.REST_TIMEOUT_S, so Twilio's timeout fires first.
+    "job_timeout": 30,
 }
 
 TICKETS_QUEUE = "tickets"

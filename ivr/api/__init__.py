@@ -17,7 +17,7 @@ from ivr.api.params import FilterError
 from ivr.api.queues import queues_now
 from ivr.api.tickets import TicketFilters, list_tickets, ticket_detail
 from ivr.app import services
-from ivr.waiting import flow_queues
+from ivr.calllog.waiting import flow_queues
 
 api = Blueprint("api", __name__, url_prefix="/api")
 

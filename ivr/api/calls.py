@@ -21,7 +21,7 @@ from ivr.api.params import (
     page_size,
     period,
 )
-from ivr.calllog_query import CallLogFilters, newest_first
+from ivr.calllog.query import CallLogFilters, newest_first
 from ivr.models import Call, CallCategory, CallEventRow, CallOutcome
 
 

@@ -1,6 +1,6 @@
-"""The API's query parameters: shared with the console, so they live in `ivr.query_params`."""
+"""The API's query parameters: shared with the console, so they live in `ivr.web.params`."""
 
-from ivr.query_params import (
+from ivr.web.params import (
     DEFAULT_LIMIT,
     MAX_ID_DIGITS,
     MAX_LIMIT,

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ivr.api.params import iso
-from ivr.waiting import Waiting, queue_order, waiting_callers
+from ivr.calllog.waiting import Waiting, queue_order, waiting_callers
 
 
 def caller_json(waiting: Waiting, now: datetime) -> dict[str, Any]:

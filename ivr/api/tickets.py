@@ -1,5 +1,5 @@
 """Reading repair orders (报修单) and complaint tickets: the API's filters, its pages and JSON
-shapes. Finding the tickets is shared with the console (ivr/ticket_query.py)."""
+shapes. Finding the tickets is shared with the console (ivr/tickets/query.py)."""
 
 from __future__ import annotations
 
@@ -22,14 +22,14 @@ from ivr.api.params import (
     switch,
 )
 from ivr.models import Ticket, TicketLog
-from ivr.residents import normalise_phone
-from ivr.ticket_query import (
+from ivr.registry.residents import normalise_phone
+from ivr.tickets.lifecycle import service_levels
+from ivr.tickets.query import (
     TICKETS_BY_CREATION,
     TicketListFilters,
     find_ticket,
     ticket_unit_label,
 )
-from ivr.tickets import service_levels
 
 
 def caller_number(raw: str) -> str:

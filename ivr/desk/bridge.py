@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
-from ivr.residents import is_e164
+from ivr.registry.residents import is_e164
 
 MAX_NAME_CHARS = 64
 

@@ -19,14 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.app import Services
-from ivr.calllog import AGENT_ANSWERED
+from ivr.calllog.write import AGENT_ANSWERED
+from ivr.core.events import EventKind
 from ivr.desk.bridge import Bridge
 from ivr.desk.waiting import WaitingCaller, lock_holder_name, mark_taken, waiting_list
-from ivr.events import EventKind
 from ivr.models import Availability, Call, CallEventRow, User
-from ivr.residents import is_e164
-from ivr.staff import set_availability
-from ivr.telephony import TelephonyError
+from ivr.outbound.telephony import TelephonyError
+from ivr.registry.residents import is_e164
+from ivr.registry.staff import set_availability
 
 # Long enough for the call log to show the bridge; the lock is per wait, so it never has
 # to be released for the caller to be taken again after a missed agent.

@@ -14,9 +14,9 @@ from redis import Redis
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from ivr.events import EventKind
+from ivr.calllog.waiting import QUEUE_PRIORITY, UNNAMED_QUEUE, Waiting, queue_order, waiting_callers
+from ivr.core.events import EventKind
 from ivr.models import Call, CallEventRow, Resident, Ticket, TicketStatus
-from ivr.waiting import QUEUE_PRIORITY, UNNAMED_QUEUE, Waiting, queue_order, waiting_callers
 
 RECENT_CALLS = timedelta(days=30)
 PAST_CALLS_SHOWN = 5

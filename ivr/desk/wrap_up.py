@@ -19,11 +19,10 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from ivr.app import Services
-from ivr.db import insert_ignoring_duplicates
+from ivr.core.events import CallEvent, EventKind
+from ivr.core.hours import next_opening
 from ivr.desk.take import Agent
 from ivr.desk.waiting import Person, TicketBrief, open_tickets_for, people_for
-from ivr.events import CallEvent, EventKind
-from ivr.hours import next_opening
 from ivr.models import (
     Call,
     Callback,
@@ -34,7 +33,14 @@ from ivr.models import (
     TicketKind,
     WrapUp,
 )
-from ivr.tickets import FollowUps, log_on_ticket, open_ticket, resolve_ticket, service_levels
+from ivr.store.db import insert_ignoring_duplicates
+from ivr.tickets.lifecycle import (
+    FollowUps,
+    log_on_ticket,
+    open_ticket,
+    resolve_ticket,
+    service_levels,
+)
 
 MAX_NOTES = 2000
 MAX_DESCRIPTION = 1000

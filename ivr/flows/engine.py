@@ -14,17 +14,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
-from ivr.clock import Clock
 from ivr.config import Settings
-from ivr.events import CallEvent, EventKind
-from ivr.flows.definition import REPEAT, Flow, Node, Option
-from ivr.flows.lookup import CallerLookup, Household, NobodyKnown
-from ivr.flows.sealed_state import Remembered, StateSeal, seal_for
-from ivr.flows.speech import clean_digits, clean_speech, option_for_speech, speech_hints
-from ivr.hours import appointment_slots, office_is_open
-from ivr.prompts import Catalogue
-from ivr.ticket_numbers import TicketNumbers, spoken_digits
-from ivr.verbs import (
+from ivr.core.clock import Clock
+from ivr.core.events import CallEvent, EventKind
+from ivr.core.hours import appointment_slots, office_is_open
+from ivr.core.prompts import Catalogue
+from ivr.core.verbs import (
     Dial,
     Enqueue,
     Gather,
@@ -36,6 +31,11 @@ from ivr.verbs import (
     Speech,
     Verb,
 )
+from ivr.flows.definition import REPEAT, Flow, Node, Option
+from ivr.flows.lookup import CallerLookup, Household, NobodyKnown
+from ivr.flows.sealed_state import Remembered, StateSeal, seal_for
+from ivr.flows.speech import clean_digits, clean_speech, option_for_speech, speech_hints
+from ivr.tickets.numbers import TicketNumbers, spoken_digits
 
 LATER = "_later"  # the prompt variant for a ticket whose number comes by SMS
 MAX_HOPS = 50  # belt and braces: the validator already forbids silent loops

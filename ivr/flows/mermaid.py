@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ivr.core.prompts import Catalogue
 from ivr.flows.definition import REPEAT, Flow, Node
-from ivr.prompts import Catalogue
 
 SHAPES = {
     "say": ('["', '"]'),

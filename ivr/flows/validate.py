@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from ivr.callbacks import CALLBACK_PROMPTS
+from ivr.core.prompts import Catalogue
 from ivr.flows.definition import CATEGORIES, INTERACTIVE, REPEAT, Flow, FlowError, Node
-from ivr.prompts import Catalogue
+from ivr.outbound.callbacks import CALLBACK_PROMPTS
 
 # Prompts the engine itself speaks, whatever the flow.
 ENGINE_PROMPTS = (
@@ -45,7 +45,7 @@ ENGINE_PROMPTS = (
     "sms.escalation",
     "sms.sla_warning",
 )
-# Prompts the desk's bridge webhooks speak (ivr/voice_desk.py).
+# Prompts the desk's bridge webhooks speak (ivr/voice/desk_bridge.py).
 DESK_PROMPTS = ("desk.connecting", "desk.agent_missed")
 TICKET_KINDS = frozenset({"repair", "complaint"})
 NEEDS_RETRIES = frozenset({"menu", "collect", "appointment"})

@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import login_user, logout_user
 
 from ivr.app import services
-from ivr.staff import authenticate
+from ivr.registry.staff import authenticate
 from ivr.web.access import StaffMember, current_staff, landing_page, local_path
 
 auth = Blueprint("auth", __name__)

@@ -1,4 +1,5 @@
-"""A limit on refused sign-ins per address, on top of the per-account lockout in ivr/staff.py.
+"""A limit on refused sign-ins per address, on top of the per-account lockout in
+ivr/registry/staff.py.
 
 The lockout stops guessing one account's password; this stops one address guessing many
 accounts. Only refused attempts count, so a whole office signing in at the start of a shift

@@ -3,7 +3,7 @@ digits), part of a unit, and words in what callers said, agents' notes and trans
 
 A B-tree cannot serve `LIKE '%…%'`; pg_trgm's GIN indexes can, for Chinese too. SQLite has
 no such index and needs none at its sizes, so nothing happens there. The models do not
-declare these indexes (they exist on one backend only); `ivr.db.in_models` keeps the
+declare these indexes (they exist on one backend only); `ivr.store.db.in_models` keeps the
 schema comparison from asking to drop them.
 
 Revision ID: 0006

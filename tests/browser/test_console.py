@@ -14,11 +14,11 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 
 from ivr.app import services
-from ivr.calllog import record_events
-from ivr.clock import FrozenClock
-from ivr.events import CallEvent, EventKind
+from ivr.calllog.write import record_events
+from ivr.core.clock import FrozenClock
+from ivr.core.events import CallEvent, EventKind
 from ivr.models import DeadLetter, StaffRole, Ticket, TicketKind, TicketPriority, TicketStatus
-from ivr.report import build_report, reports_dir
+from ivr.reporting.monthly import build_report, reports_dir
 from tests.browser.conftest import PageLog, Screenshot, SignIn
 from tests.conftest import SHANGHAI
 from tests.console_seed import add_rows

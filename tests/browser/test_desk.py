@@ -17,10 +17,10 @@ from rq.job import Job, JobStatus
 from sqlalchemy import update
 
 from ivr.app import services
-from ivr.callbacks import DISPATCH_JOB
-from ivr.clock import FrozenClock
+from ivr.core.clock import FrozenClock
 from ivr.models import Callback, Ticket, User, WrapUp
-from ivr.telephony import RecordingHttpClient
+from ivr.outbound.callbacks import DISPATCH_JOB
+from ivr.outbound.telephony import RecordingHttpClient
 from tests.browser.conftest import (
     MakeUser,
     PageLog,

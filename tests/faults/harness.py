@@ -25,9 +25,9 @@ import requests
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from ivr.db import upgrade
 from ivr.models import CallEventRow, Ticket
-from ivr.twiml import SignatureChecker
+from ivr.store.db import upgrade
+from ivr.voice.twiml import SignatureChecker
 from tests.processes import free_port, session_processes, wait_for
 from tests.twilio_fake import Verb, call_params, parse_twiml
 

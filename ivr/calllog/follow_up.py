@@ -1,0 +1,182 @@
+"""What a call's events set in motion, beyond the call log: tickets, callbacks, preferences.
+
+Runs in the call-log job, in the same transaction as the events themselves; the SMS
+and escalation jobs it asks for are enqueued by the caller after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from ivr.calllog.write import held_call
+from ivr.config import Settings
+from ivr.core.events import CallEvent, EventKind
+from ivr.core.hours import next_opening
+from ivr.core.prompts import Catalogue
+from ivr.models import Call, Callback, CallbackStatus, CallOutcome, Resident, Ticket
+from ivr.outbound.callbacks import CALLBACK_EVENTS, follow_callback_event
+from ivr.store.db import insert_ignoring_duplicates
+from ivr.tickets.lifecycle import FollowUps, open_ticket, service_levels
+
+# Why we owe a callback, by the message node the caller left it at.
+CALLBACK_REASONS = {
+    "after_hours_message": "message left out of hours",
+    "take_message": "message left: no agent free",
+    "important_message": "inquiry message (important)",
+    "general_message": "inquiry message",
+    "emergency_message": "emergency: nobody on duty answered",
+    "fallback": "message left while the system was down",
+}
+
+
+def follow_up_events(
+    session: Session,
+    events: Sequence[CallEvent],
+    settings: Settings,
+    catalogues: Mapping[str, Catalogue],
+) -> FollowUps:
+    follow = FollowUps()
+    for event in events:
+        if event.kind == EventKind.TICKET_OPENED:
+            opened = open_ticket(session, event, settings, catalogues)
+            follow.sms += opened.sms
+            follow.escalations += opened.escalations
+        elif event.kind in {EventKind.MESSAGE_RECORDED, EventKind.FALLBACK} and event.detail.get(
+            "recording_url"
+        ):
+            promise_callback(session, event, settings)
+        elif event.kind == EventKind.VIRTUAL_HOLD:
+            promise_queue_callback(session, event, settings)
+        elif event.kind == EventKind.STATUS:
+            call_back_if_abandoned(session, event, settings)
+        elif event.kind == EventKind.LANGUAGE:
+            remember_language(session, event)
+        elif event.kind == EventKind.TRANSCRIPTION:
+            attach_transcription(session, event)
+        elif event.kind in CALLBACK_EVENTS:
+            done = follow_callback_event(session, event, settings, catalogues)
+            follow.sms += done.sms
+            follow.escalations += done.escalations
+    return follow
+
+
+def _caller_number(session: Session, call_sid: str) -> str:
+    call = held_call(session, call_sid)
+    return call.caller_number if call else ""
+
+
+def promise_callback(session: Session, event: CallEvent, settings: Settings) -> None:
+    """R7: a message means a callback, due within 24 hours or the same day if important."""
+    important = event.detail.get("callback") == "important"
+    levels = service_levels()
+    deadline = levels.callback_important if important else levels.callback_general
+    _add_callback(
+        session,
+        key=f"message:{event.call_sid}:{event.seq}:{event.node}",
+        event=event,
+        reason=CALLBACK_REASONS.get(event.node, f"message left at {event.node}"),
+        important=important,
+        due_at=deadline.due(event.at, settings),
+        recording_url=str(event.detail["recording_url"])[:512],
+    )
+
+
+def promise_queue_callback(session: Session, event: CallEvent, settings: Settings) -> None:
+    """Virtual hold: the caller hung up to be called back, keeping their place in line."""
+    waited_min = int(event.detail.get("waited_s", 0)) // 60
+    queue = event.detail.get("queue") or "general"
+    _add_callback(
+        session,
+        key=f"virtual-hold:{event.call_sid}",
+        event=event,
+        reason=f"requested from the {queue} queue after {waited_min} min",
+        important=True,
+        due_at=next_opening(settings, event.at),  # at once, or when the office opens
+        queue=str(queue),
+        keeps_place=True,  # called back before callers who arrived after them
+    )
+
+
+def call_back_if_abandoned(session: Session, event: CallEvent, settings: Settings) -> None:
+    """A caller who hung up after choosing a purpose gets one automatic callback per issue."""
+    call = held_call(session, event.call_sid)
+    if (
+        call is None
+        or call.outcome != CallOutcome.ABANDONED
+        or not call.caller_number.startswith("+")
+    ):
+        return
+    purpose = call.queue or (call.category.value if call.category else None)
+    if purpose is None:
+        return  # hung up at the greeting or the main menu: nothing to call back about
+    day = event.at.astimezone(settings.timezone).date().isoformat()
+    _add_callback(
+        session,
+        key=f"abandoned:{call.caller_number}:{purpose}:{day}",
+        event=event,
+        reason=f"abandoned {'in the queue' if call.queue else 'in the IVR'} at {purpose}",
+        important=False,
+        due_at=next_opening(settings, event.at),
+        queue=purpose,
+    )
+
+
+def _add_callback(
+    session: Session,
+    *,
+    key: str,
+    event: CallEvent,
+    reason: str,
+    important: bool,
+    due_at: datetime,
+    recording_url: str | None = None,
+    queue: str | None = None,
+    keeps_place: bool = False,
+) -> None:
+    """One callback task per key, however often the events that owe it are replayed.
+    Its queue (what it is about) and language come from the call when not given."""
+    call = held_call(session, event.call_sid)
+    row = {
+        "dedupe_key": key,
+        "call_sid": event.call_sid,
+        "phone": call.caller_number if call else "",
+        "queue": (queue or _purpose(call) or "")[:32] or None,
+        "keeps_place": keeps_place,
+        **({"locale": call.locale} if call else {}),
+        "reason": reason[:200],
+        "important": important,
+        "due_at": due_at,
+        "status": CallbackStatus.PENDING.value,
+        "recording_url": recording_url,
+        "attempts": 0,
+        "created_at": event.at,
+    }
+    insert_ignoring_duplicates(session, Callback.__table__, [row], "dedupe_key")  # type: ignore[arg-type]
+
+
+def _purpose(call: Call | None) -> str | None:
+    """What a call was about: the queue it reached, else the category it chose."""
+    if call is None:
+        return None
+    return call.queue or (call.category.value if call.category else None)
+
+
+def remember_language(session: Session, event: CallEvent) -> None:
+    """A resident who switches language is greeted in it next time."""
+    number = _caller_number(session, event.call_sid)
+    locale = str(event.detail.get("locale", ""))
+    if number and locale:
+        session.execute(update(Resident).where(Resident.phone == number).values(language=locale))
+
+
+def attach_transcription(session: Session, event: CallEvent) -> None:
+    recording_sid = str(event.detail.get("recording_sid", ""))
+    text = str(event.detail.get("text", ""))
+    if recording_sid and text:
+        session.execute(
+            update(Ticket).where(Ticket.recording_sid == recording_sid).values(transcription=text)
+        )

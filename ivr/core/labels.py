@@ -1,0 +1,190 @@
+"""What the desk calls things on screen: Chinese first, English after."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import cache
+
+Label = tuple[str, str]
+
+PURPOSES: Mapping[str, Label] = {
+    "emergency": ("紧急报修", "Emergency"),
+    "complaint": ("投诉", "Complaint"),
+    "repair": ("报修", "Repair"),
+    "inquiry": ("咨询", "Inquiry"),
+    "general": ("人工服务", "General"),
+}
+CATEGORIES: Mapping[str, Label] = {
+    "repair": ("报修", "Repair"),
+    "complaint": ("投诉", "Complaint"),
+    "inquiry": ("咨询", "Inquiry"),
+    "help": ("求助", "Help"),
+    "suggestion": ("建议", "Suggestion"),
+    "sales": ("推销", "Sales"),
+}
+OUTCOMES: Mapping[str, Label] = {
+    "self_served": ("自助完成", "Self-served"),
+    "transferred": ("转人工", "Transferred"),
+    "agent_served": ("人工接听", "Agent served"),
+    "message": ("留言", "Message"),
+    "callback": ("预约回电", "Callback"),
+    "abandoned": ("放弃", "Abandoned"),
+    "failed": ("未接通", "Failed"),
+}
+RATINGS: Mapping[int, Label] = {  # R9: the caller's rating, 1 to 3
+    1: ("满意", "Satisfied"),
+    2: ("一般", "Average"),
+    3: ("不满意", "Dissatisfied"),
+}
+DISPOSITIONS: Mapping[str, Label] = {
+    "resolved": ("已解决", "Resolved"),
+    "repair_order": ("生成报修单", "Repair order"),
+    "complaint": ("登记投诉", "Complaint"),
+    "callback_needed": ("需要回电", "Callback needed"),
+    "message_only": ("仅留言记录", "Message only"),
+}
+TICKET_KINDS: Mapping[str, Label] = {
+    "repair": ("报修单", "Repair order"),
+    "complaint": ("投诉单", "Complaint"),
+}
+TICKET_STATUSES: Mapping[str, Label] = {
+    "open": ("已受理", "Open"),
+    "dispatched": ("已派工", "Dispatched"),
+    "in_progress": ("处理中", "In progress"),
+    "resolved": ("已完成", "Resolved"),
+    "closed": ("已关闭", "Closed"),
+}
+TICKET_CATEGORIES: Mapping[str, Label] = {
+    "water": ("水管漏水或堵塞", "Water"),
+    "electric": ("电路和电器", "Electrical"),
+    "doors": ("门窗门锁", "Doors and locks"),
+    "fixtures": ("室内设施", "Fixtures"),
+    "lift": ("电梯", "Lift"),
+    "public": ("公共设施", "Common areas"),
+    "attitude": ("服务态度", "Staff attitude"),
+    "cleaning": ("清洁卫生和环境", "Cleaning"),
+    "security": ("安全保卫", "Security"),
+    "noise": ("噪音和邻里", "Noise and neighbours"),
+    "parking": ("停车", "Parking"),
+    "other": ("其他", "Other"),
+}
+SAID: Mapping[str, Label] = {
+    "pressed": ("按键", "pressed"),
+    "entered": ("输入", "entered"),
+    "said": ("说", "said"),
+}
+AVAILABILITY: Mapping[str, Label] = {
+    "available": ("空闲", "Available"),
+    "busy": ("忙碌", "Busy"),
+    "away": ("离开", "Away"),
+}
+TAKE_STATES: Mapping[str, Label] = {
+    "connecting": ("正在转接来电…", "Putting the caller through…"),
+    "ringing": ("您的电话正在响铃，请接听。", "Your phone is ringing: answer it."),
+    "answered": ("通话已接通。结束后请填写处理结果。", "Connected. Wrap up when you are done."),
+    "missed": (
+        "您未接听，来电已回到队列，您的状态已设为离开。",
+        "You did not answer: the caller is back in the queue and you are now away.",
+    ),
+    "caller_gone": (
+        "来电人在接通前挂断，系统将安排回电。",
+        "The caller hung up before you answered; a callback will be arranged.",
+    ),
+}
+CALLBACK_STATUSES: Mapping[str, Label] = {
+    "pending": ("待回电", "Pending"),
+    "unreachable": ("多次未接通", "Unreachable"),
+    "done": ("已回电", "Done"),
+    "cancelled": ("已取消", "Cancelled"),
+}
+# Why a callback is owed, by the form of its stored reason (ivr/calllog/follow_up.py, the wrap-up's
+# promise, a ticket's return visit). The stored text stays English: the API returns it.
+# A {placeholder} stands for a part that varies; PARTS says how to word it.
+CALLBACK_REASONS: Mapping[str, Label] = {
+    "message left out of hours": ("非工作时间留言", "Message left out of hours"),
+    "message left: no agent free": ("留言：坐席繁忙", "Message left: no agent free"),
+    "inquiry message (important)": ("咨询留言（重要）", "Inquiry message (important)"),
+    "inquiry message": ("咨询留言", "Inquiry message"),
+    "emergency: nobody on duty answered": (
+        "紧急报修：值班人员未接听",
+        "Emergency: nobody on duty answered",
+    ),
+    "message left while the system was down": (
+        "系统故障期间留言",
+        "Message left while the system was down",
+    ),
+    "message left at {node}": ("留言（{node}）", "Message left at {node}"),
+    "requested from the {queue} queue after {minutes} min": (
+        "在{queue}队列等待{minutes}分钟后预约回电",
+        "Requested from the {queue} queue after {minutes} min",
+    ),
+    "abandoned in the queue at {queue}": (
+        "在{queue}队列等待时挂断",
+        "Hung up while waiting in the {queue} queue",
+    ),
+    "abandoned in the IVR at {queue}": (
+        "在自助语音（{queue}）中挂断",
+        "Hung up in the automated menus ({queue})",
+    ),
+    "callback promised by {name}": ("{name}承诺回电", "Callback promised by {name}"),
+    "return visit: {kind} {number} resolved": (
+        "回访：{kind} {number} 已完成",
+        "Return visit: {kind} {number} resolved",
+    ),
+}
+
+LABELS: Mapping[str, Mapping[str, Label]] = {
+    "purpose": PURPOSES,
+    "category": CATEGORIES,
+    "outcome": OUTCOMES,
+    "disposition": DISPOSITIONS,
+    "ticket_kind": TICKET_KINDS,
+    "ticket_status": TICKET_STATUSES,
+    "ticket_category": TICKET_CATEGORIES,
+    "said": SAID,
+    "availability": AVAILABILITY,
+    "take_state": TAKE_STATES,
+    "callback_status": CALLBACK_STATUSES,
+}
+
+
+def label(group: str, key: str | None) -> Label:
+    """The label, or the key itself for something the desk has no words for yet."""
+    return LABELS.get(group, {}).get(key or "", (key or "", key or ""))
+
+
+def _worded_part(name: str, value: str) -> Label:
+    """A varying part of a reason: a queue or ticket kind by its label, the rest as is."""
+    if name == "queue":
+        zh, en = PURPOSES.get(value) or CATEGORIES.get(value) or (value, value)
+        return zh, en.lower()
+    if name == "kind":
+        zh, en = TICKET_KINDS.get(value, (value, value))
+        return zh, en.lower()
+    return value, value
+
+
+@cache
+def _reason_pattern(form: str) -> re.Pattern[str]:
+    literal = re.split(r"\{(\w+)\}", form)
+    parts = [
+        re.escape(piece) if index % 2 == 0 else f"(?P<{piece}>.+?)"
+        for index, piece in enumerate(literal)
+    ]
+    return re.compile("".join(parts))
+
+
+def reason_label(reason: str) -> Label:
+    """Why a callback is owed, in both languages; a reason of a form the desk does not
+    know is shown as stored, with no English part."""
+    for form, (zh, en) in CALLBACK_REASONS.items():
+        found = _reason_pattern(form).fullmatch(reason)
+        if found is None:
+            continue
+        worded = {name: _worded_part(name, value) for name, value in found.groupdict().items()}
+        return (
+            zh.format_map({name: words[0] for name, words in worded.items()}),
+            en.format_map({name: words[1] for name, words in worded.items()}),
+        )
+    return reason, ""

@@ -1,0 +1,1 @@
+"""What the hotline sends: callbacks, SMS, and the Twilio REST client they go through."""

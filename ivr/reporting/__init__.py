@@ -1,0 +1,1 @@
+"""KPIs, the monthly report and its charts."""

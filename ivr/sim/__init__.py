@@ -1,0 +1,1 @@
+"""The hotline without Twilio: `ivr call`, a phone on the terminal."""

@@ -1,0 +1,1 @@
+"""Where state lives: the SQL database and the link to Redis."""

@@ -1,0 +1,3 @@
+"""Repair orders and complaints: numbering, deadlines, escalations and the queries behind
+the pages.
+"""
