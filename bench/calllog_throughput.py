@@ -28,11 +28,10 @@ from sqlalchemy import create_engine, text
 import worker.call_log_batches as batches
 from ivr.app import create_app
 from ivr.core.events import CallEvent, EventKind
+from ivr.queues import CALL_LOG_JOB, CALL_LOG_QUEUE, RECORD_JOB
 from ivr.store.db import upgrade
 from ivr.store.redis_link import EmbeddedRedis, connect_patient
-from ivr.voice.sink import RECORD_JOB
-from worker.queues import CALL_LOG_JOB, CALL_LOG_QUEUE
-from worker.runtime import HotlineWorker, use_app
+from worker.runtime import HotlineWorker, use_services
 
 STARTED = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -79,7 +78,7 @@ def drain(database_url: str, redis_url: str, webhooks: int, take: int) -> tuple[
     app = create_app(
         {"database_url": database_url, "redis_url": redis_url, "lease_ticket_numbers": False}
     )
-    use_app(app)
+    use_services(app.extensions["ivr"])
     batches.TAKE_AT_MOST = take
     started = time.perf_counter()
     HotlineWorker([queue.name], connection=redis).work(burst=True, logging_level="WARNING")

@@ -47,7 +47,7 @@ def damage(
     fault: str, redis: RedisServer, hotline: Hotline, database: PostgresDatabase | None
 ) -> tuple[Callable[[], None], Callable[[], None]]:
     def kill_workers() -> None:
-        for pid in hotline.children("ivr.cli worker"):
+        for pid in hotline.children("-m worker worker"):
             os.kill(pid, signal.SIGKILL)
 
     def nothing() -> None:

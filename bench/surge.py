@@ -40,6 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bench.cpu import OtherCpu, process_cpu_s
 from ivr.models import CallEventRow, MessageStatus, OutboundMessage, Ticket
+from ivr.queues import CALL_LOG_QUEUE, OUTBOUND_QUEUE
 from ivr.store.db import upgrade
 from ivr.voice.readiness import queue_backlog
 from tests.faults.harness import (
@@ -57,7 +58,6 @@ from tests.processes import session_processes
 from tests.records import empty_postgres
 from tests.twilio_fake import Verb, call_params
 from worker.call_log_batches import HANDS_KEY, TAKE_AT_MOST_VARIABLE
-from worker.queues import CALL_LOG_QUEUE, OUTBOUND_QUEUE
 
 SMS_PROMISE_S = 300.0  # R9: the confirmation SMS within five minutes of the call
 SAMPLE_EVERY_S = 1.0

@@ -4,98 +4,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from flask import Flask, current_app, jsonify, send_from_directory
 from flask.typing import ResponseReturnValue
-from redis import Redis
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr.config import Settings, load_settings
+from ivr.config import load_settings
 from ivr.core.clock import Clock, SystemClock
 from ivr.core.events import EventSink
-from ivr.core.prompts import load_catalogues
-from ivr.flows import default_flow_path, load_flow, validate_flow
-from ivr.flows.engine import FlowEngine
-from ivr.outbound.telephony import Telephony, TwilioTransport, build_telephony
-from ivr.registry.directory import Directory, DirectoryCache, start_directory_refresher
-from ivr.store.db import Database
-from ivr.store.redis_link import EmbeddedRedis, connect
-from ivr.store.redis_rest import RedisRest
-from ivr.tickets.number_blocks import database_lease
-from ivr.tickets.numbers import TicketNumbers
+from ivr.outbound.telephony import TwilioTransport
+from ivr.registry.directory import Directory, start_directory_refresher
+from ivr.services import Services, build_services, services
 from ivr.voice.readiness import check_readiness
 from ivr.voice.sink import CallLogSink, start_spool_replayer
 from ivr.voice.spool import Spool
-from ivr.voice.twiml import SignatureChecker, render
 from ivr.web.guard import guard_odd_input
-
-
-@dataclass
-class Services:
-    """What views and jobs need, built once per process."""
-
-    settings: Settings
-    clock: Clock
-    db: Database
-    redis: Redis
-    sink: EventSink
-    engine: FlowEngine
-    signatures: SignatureChecker
-    fallback_twiml: str
-    telephony: Telephony
-    embedded_redis: EmbeddedRedis | None = None
-    numbers: TicketNumbers | None = None
-    directory: DirectoryCache = field(default_factory=DirectoryCache)
-
-
-def services() -> Services:
-    found: Services = current_app.extensions["ivr"]
-    return found
-
-
-def _redis(settings: Settings) -> tuple[Redis, EmbeddedRedis | None]:
-    if settings.redis_url:
-        return connect(settings.redis_url, settings.redis_timeout_s), None
-    embedded = EmbeddedRedis(settings.data_dir)
-    return connect(embedded.url, settings.redis_timeout_s), embedded
-
-
-def build_services(
-    settings: Settings,
-    clock: Clock,
-    sink: EventSink | None = None,
-    telephony_http: TwilioTransport | None = None,
-) -> Services:
-    catalogues = load_catalogues(settings.prompts_dir)
-    if settings.default_locale not in catalogues:
-        raise ValueError(f"HOTLINE_LOCALE {settings.default_locale!r} has no prompts file")
-    flow = load_flow(default_flow_path())
-    validate_flow(flow, catalogues)
-    redis, embedded = _redis(settings)
-    directory = DirectoryCache()
-    db = Database(settings.database_url)
-    rest = RedisRest(settings.redis_retry_after_s)  # shared: one timeout serves both
-    numbers = TicketNumbers(database_lease(db, clock), redis, rest)
-    engine = FlowEngine(flow, catalogues, settings, clock, lookup=directory.lookup, numbers=numbers)
-    spool = Spool(settings.spool_dir)
-    return Services(
-        settings=settings,
-        clock=clock,
-        db=db,
-        redis=redis,
-        sink=sink or CallLogSink(redis, spool, rest),
-        engine=engine,
-        directory=directory,
-        signatures=SignatureChecker(settings.twilio_auth_token),
-        fallback_twiml=render(engine.fallback("/voice/fallback?stage=recorded")),
-        telephony=build_telephony(settings, clock, telephony_http),
-        embedded_redis=embedded,
-        numbers=numbers,
-    )
 
 
 def _lease_ticket_numbers(found: Services, keep_leasing: bool) -> None:

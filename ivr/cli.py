@@ -83,25 +83,25 @@ def web(port: int, host: str, workers: int, access_log: bool) -> None:
 )
 def worker(with_scheduler: bool) -> None:
     """Run an RQ worker (the Procfile's `worker`; run as many as the load needs)."""
-    from worker.process import run_worker
-
-    run_worker(with_scheduler=with_scheduler)
+    become_worker_process("worker", *(["--with-scheduler"] if with_scheduler else []))
 
 
 @main.command()
 def scheduler() -> None:
     """Move due retries and delayed jobs onto their queues (the Procfile's `scheduler`)."""
-    from worker.process import run_scheduler
-
-    run_scheduler()
+    become_worker_process("scheduler")
 
 
 @main.command()
 def cron() -> None:
     """Run the periodic jobs' scheduler: deadline sweeps (the Procfile's `cron`)."""
-    from worker.process import run_cron
+    become_worker_process("cron")
 
-    run_cron()
+
+def become_worker_process(*args: str) -> None:
+    """Replace this process with `python -m worker ...`: the same PID, so supervisord and
+    systemd keep watching it, and nothing of the worker is imported here."""
+    os.execv(sys.executable, [sys.executable, "-m", "worker", *args])  # noqa: S606
 
 
 @main.command()
@@ -256,7 +256,8 @@ def spool() -> None:
 @spool.command()
 def replay() -> None:
     """Send spooled events to the workers now."""
-    from ivr.app import create_app, services
+    from ivr.app import create_app
+    from ivr.services import services
 
     app = create_app({"lease_ticket_numbers": False})
     with app.app_context():

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from flask import Flask
 
-from ivr.app import services
+from ivr.services import services
 from tests.twilio_fake import TwilioFake, Verb, call_params
 
 URL_ATTRIBUTES = ("action", "url", "waitUrl", "statusCallback", "recordingStatusCallback")

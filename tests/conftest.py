@@ -22,19 +22,20 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import create_engine, text
 
-from ivr.app import create_app, services
+from ivr.app import create_app
 from ivr.core.clock import FrozenClock
 from ivr.models import StaffRole, User
 from ivr.outbound.telephony import RecordingHttpClient
+from ivr.queues import ALL_QUEUES
 from ivr.registry.staff import add_user
+from ivr.services import services
 from ivr.store.db import upgrade
 from ivr.store.redis_link import EmbeddedRedis, connect_patient
 from tests.outbound_calls import Office
 from tests.records import empty_postgres
 from tests.twilio_fake import TwilioFake
 from tests.web_client import STAFF_PASSWORD, log_in
-from worker.queues import ALL_QUEUES
-from worker.runtime import HotlineWorker, use_app
+from worker.runtime import HotlineWorker, use_services
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BASE_URL = "https://hotline.example.com"
@@ -132,11 +133,11 @@ def make_app(
         app = create_app(options)
         app.config["TESTING"] = True
         built.append(app)
-        use_app(app)
+        use_services(app.extensions["ivr"])
         return app
 
     yield build
-    use_app(None)
+    use_services(None)
     for app in built:
         services_of(app).db.dispose()
 

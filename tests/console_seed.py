@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Flask
 
-from ivr.app import services
 from ivr.models import Ticket, TicketKind, TicketPriority, TicketStatus
+from ivr.services import services
 from tests.conftest import SHANGHAI
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)  # the test clock's moment

@@ -14,9 +14,9 @@ from redis import Redis
 from ivr.core.clock import FrozenClock
 from ivr.models import CallbackAttempt
 from ivr.outbound.telephony import SIMULATED_ACCOUNT_SID, RecordingHttpClient
+from ivr.queues import tickets_queue
 from tests.records import stored
 from tests.twilio_fake import TwilioFake, Verb, call_params
-from worker.queues import tickets_queue
 
 HOTLINE = "+8657112345678"
 RESIDENT = "+8613800138000"

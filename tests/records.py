@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from flask import Flask
 from sqlalchemy import create_engine, select, text
 
-from ivr.app import services
+from ivr.services import services
 
 Row = TypeVar("Row")
 

@@ -16,7 +16,6 @@ import pytest
 from click.testing import CliRunner
 from flask import Blueprint, Flask, Response, abort, request
 
-from ivr.app import services
 from ivr.cli import main
 from ivr.core.clock import FrozenClock
 from ivr.desk.take import Agent, take_caller
@@ -25,6 +24,7 @@ from ivr.models import Availability, Callback
 from ivr.outbound.callbacks import try_callback
 from ivr.outbound.telephony import SimulatedTelephony
 from ivr.registry.staff import set_availability
+from ivr.services import services
 from ivr.sim.phone import (
     FlaskTransport,
     HotlineAnswer,

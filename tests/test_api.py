@@ -11,9 +11,9 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from ivr.api.openapi import OPENAPI
-from ivr.app import services
 from ivr.calllog.write import record_events
 from ivr.core.events import CallEvent, EventKind
+from ivr.services import services
 from tests.api_client import api_get
 from tests.conftest import SHANGHAI
 

@@ -10,10 +10,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from ivr.app import services
 from ivr.core.clock import FrozenClock
 from ivr.models import Availability, StaffRole, User
 from ivr.registry.staff import LOCKOUT, MAX_FAILED_LOGINS, password_matches
+from ivr.services import services
 from ivr.web.access import local_path
 from tests.web_client import STAFF_PASSWORD, csrf_token_in, log_in, page_token, submit
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
-from ivr.app import services
+from ivr.services import services
 from tests.api_client import api_get
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.twilio_fake import TwilioFake, call_params

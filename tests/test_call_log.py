@@ -12,11 +12,11 @@ from flask import Flask
 from redis import Redis
 from sqlalchemy import func, select
 
-from ivr.app import services
 from ivr.calllog.write import record_events
 from ivr.core.clock import FrozenClock
 from ivr.core.events import CallEvent, EventKind
 from ivr.models import Call, CallEventRow
+from ivr.services import services
 from ivr.store.db import Database
 from ivr.store.redis_link import connect
 from ivr.store.redis_rest import RedisRest

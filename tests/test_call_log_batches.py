@@ -17,7 +17,7 @@ import worker.call_log_batches
 import worker.jobs
 from ivr.core.events import CallEvent, EventKind
 from ivr.models import Call, CallEventRow
-from ivr.voice.sink import RECORD_JOB
+from ivr.queues import CALL_LOG_JOB, CALL_LOG_QUEUE, RECORD_JOB
 from tests.conftest import office_hours_moment
 from tests.records import stored
 from worker.call_log_batches import (
@@ -30,7 +30,6 @@ from worker.call_log_batches import (
     in_hand_key,
     queued_behind,
 )
-from worker.queues import CALL_LOG_JOB, CALL_LOG_QUEUE
 
 
 def webhook_payload(sid: str, n: int) -> list[dict[str, Any]]:

@@ -14,7 +14,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import update
 
-from ivr.app import services
 from ivr.models import (
     AttemptStatus,
     Availability,
@@ -24,6 +23,8 @@ from ivr.models import (
     User,
 )
 from ivr.outbound.callbacks import claim_attempt, enqueue_attempt
+from ivr.queues import outbound_queue
+from ivr.services import services
 from tests.api_client import api_get
 from tests.call_walk import Walk
 from tests.conftest import BASE_URL, SHANGHAI
@@ -43,7 +44,6 @@ from tests.outbound_calls import (
 )
 from tests.records import stored
 from tests.twilio_fake import TwilioFake, Verb, call_params
-from worker.queues import outbound_queue
 
 AGENT_1, AGENT_2, AGENT_3 = "+8613900139001", "+8613900139002", "+8613900139003"
 RETRY = "住户没有接听，系统会在15分钟后再次回电，再见。"

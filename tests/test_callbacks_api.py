@@ -13,7 +13,6 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
 from ivr.api.openapi import OPENAPI
-from ivr.app import services
 from ivr.calllog.follow_up import follow_up_events
 from ivr.calllog.write import record_events
 from ivr.core.clock import FrozenClock
@@ -26,6 +25,7 @@ from ivr.models import (
     CallbackStatus,
     User,
 )
+from ivr.services import services
 from tests.api_client import api_get
 from tests.call_walk import Walk
 from tests.conftest import SHANGHAI

@@ -10,10 +10,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from ivr.app import refresh_directory, services
+from ivr.app import refresh_directory
 from ivr.core.clock import FrozenClock
 from ivr.models import OutboundMessage, Ticket, TicketLog
 from ivr.registry.residents import load_demo_estate
+from ivr.services import services
 from tests.call_walk import Walk
 from tests.conftest import SHANGHAI
 from tests.records import stored

@@ -12,7 +12,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ivr.app import services
 from ivr.calllog.write import record_events
 from ivr.core.clock import FrozenClock
 from ivr.core.events import CallEvent, EventKind
@@ -24,6 +23,7 @@ from ivr.models import (
     TicketStatus,
     User,
 )
+from ivr.services import services
 from tests.call_walk import Walk
 from tests.console_seed import NOW, add_rows, ticket
 from tests.twilio_fake import TwilioFake

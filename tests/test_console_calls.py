@@ -16,7 +16,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import insert, update
 
-from ivr.app import services
 from ivr.calllog.query import CallLogFilters, calls_in_batches
 from ivr.calllog.write import record_events
 from ivr.core.clock import FrozenClock
@@ -40,6 +39,7 @@ from ivr.models import (
     User,
     WrapUp,
 )
+from ivr.services import services
 from tests import console_seed
 from tests.conftest import SHANGHAI
 from tests.console_seed import add_rows

@@ -12,11 +12,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ivr.app import services
 from ivr.console.kpis import chart_figures, draw_charts, styles_of
 from ivr.core.clock import FrozenClock
 from ivr.models import User
 from ivr.reporting.kpi import Period, kpis
+from ivr.services import services
 from tests.conftest import SHANGHAI
 from tests.test_kpi import local, seed_month
 from tests.web_client import assert_role_checks, page_html

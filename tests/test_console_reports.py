@@ -15,16 +15,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue
 from rq.job import Job
 
-from ivr.app import services
 from ivr.console import reports as console_reports
 from ivr.core.clock import FrozenClock
 from ivr.models import AuditAction, AuditEntry, User
+from ivr.queues import TICKETS_QUEUE
 from ivr.reporting import monthly as report
 from ivr.reporting.monthly import build_report, reports_dir
+from ivr.services import services
 from tests.records import stored
 from tests.test_kpi import seed_month
 from tests.web_client import assert_role_checks, log_in, page_token, submit
-from worker.queues import TICKETS_QUEUE
 
 MakeUser = Callable[..., User]
 

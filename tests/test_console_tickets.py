@@ -12,7 +12,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import insert
 
-from ivr.app import services
 from ivr.models import (
     Ticket,
     TicketKind,
@@ -22,6 +21,7 @@ from ivr.models import (
     Unit,
     User,
 )
+from ivr.services import services
 from tests.console_seed import NOW, add_rows, ticket
 from tests.web_client import assert_role_checks, link, rejected_filter, walk_pages
 

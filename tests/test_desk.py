@@ -17,13 +17,14 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import update
 
-from ivr.app import refresh_directory, services
+from ivr.app import refresh_directory
 from ivr.calllog.write import record_events
 from ivr.core.clock import FrozenClock
 from ivr.core.events import CallEvent, EventKind
 from ivr.models import Availability, Call, Callback, User
 from ivr.outbound.telephony import SIMULATED_ACCOUNT_SID, RecordingHttpClient
 from ivr.registry.residents import import_residents
+from ivr.services import services
 from tests.api_client import api_get
 from tests.call_walk import Walk
 from tests.records import stored

@@ -16,11 +16,11 @@ from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import update
 
-from ivr.app import services
 from ivr.calllog.follow_up import CALLBACK_REASONS
 from ivr.core.clock import FrozenClock
 from ivr.core.labels import reason_label
 from ivr.models import Callback, CallbackStatus, StaffRole, User
+from ivr.services import services
 from tests.call_walk import Walk
 from tests.records import stored
 from tests.test_desk import ZHAO_PHONE, add_residents, agent, desk_page, problem_in

@@ -12,7 +12,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
 
-from ivr.app import services
 from ivr.core.clock import FrozenClock
 from ivr.core.events import CallEvent, EventKind
 from ivr.models import (
@@ -27,6 +26,7 @@ from ivr.models import (
     WrapUp,
 )
 from ivr.outbound.telephony import RecordingHttpClient
+from ivr.services import services
 from ivr.tickets.lifecycle import open_ticket
 from tests.conftest import SHANGHAI
 from tests.records import stored

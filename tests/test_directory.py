@@ -15,7 +15,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from ivr import app as app_module
-from ivr.app import refresh_directory, services
+from ivr.app import refresh_directory
 from ivr.flows import lookup as flow_lookup
 from ivr.models import Ticket, TicketKind, TicketPriority, TicketStatus, Unit
 from ivr.registry.directory import (
@@ -28,6 +28,7 @@ from ivr.registry.directory import (
     start_directory_refresher,
 )
 from ivr.registry.residents import import_residents, load_demo_estate
+from ivr.services import services
 from ivr.store.db import Database
 
 OWNER = "+8613800138000"  # the demo estate's resident with two units; `ivr call`'s caller ID

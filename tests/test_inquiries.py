@@ -9,10 +9,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from ivr.app import refresh_directory, services
+from ivr.app import refresh_directory
 from ivr.core.clock import FrozenClock
 from ivr.models import Callback, Resident
 from ivr.registry.residents import import_residents
+from ivr.services import services
 from tests.api_client import api_get
 from tests.call_walk import Walk
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI

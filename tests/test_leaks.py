@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from ivr.app import services
 from ivr.flows.sealed_state import MAX_TOKEN_CHARS, StateSeal, seal_for
+from ivr.services import services
 from tests.call_walk import Walk, remembered_in, state_url
 from tests.conftest import API_TOKEN
 from tests.twilio_fake import TwilioFake, call_params

@@ -15,9 +15,9 @@ from ivr.core.clock import FrozenClock
 from ivr.models import MessageStatus, OutboundMessage
 from ivr.outbound.sms import ORPHANED, claim_for_sending, enqueue_sms_delivery, queue_sms
 from ivr.outbound.telephony import RecordingHttpClient
+from ivr.queues import outbound_queue
 from ivr.store.db import Database
 from tests.conftest import services_of
-from worker.queues import outbound_queue
 
 RESIDENT = "+8613800138000"
 CONFIRMATION = "【幸福家园物业】您的报修单 R-42 已受理，工程师将于4小时内上门。"

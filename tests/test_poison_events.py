@@ -17,14 +17,13 @@ from sqlalchemy.exc import OperationalError
 
 import ivr.calllog.intake
 import ivr.calllog.write
-from ivr.app import services
 from ivr.core.clock import FrozenClock
 from ivr.core.events import CallEvent, EventKind
 from ivr.models import Call, Callback, CallEventRow, DeadLetter
-from ivr.voice.sink import RECORD_JOB
+from ivr.queues import CALL_LOG_JOB, CALL_LOG_QUEUE, RECORD_JOB, call_log_queue
+from ivr.services import services
 from tests.call_walk import remembered_in
 from tests.twilio_fake import TwilioFake, Verb, call_params
-from worker.queues import CALL_LOG_JOB, CALL_LOG_QUEUE, call_log_queue
 
 MENU_STEP = "/voice/step?node=main_menu&lang=zh-CN&seq=1&ni=0&nm=0"
 QUEUE_RESULT = "/voice/queue/result?node=general_queue&lang=zh-CN&seq=2&ni=0&nm=0"

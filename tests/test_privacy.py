@@ -13,7 +13,6 @@ from flask import Flask
 from redis import Redis
 from sqlalchemy import select
 
-from ivr.app import services
 from ivr.calllog.write import record_events
 from ivr.config import ConfigError, load_settings
 from ivr.core.clock import FrozenClock
@@ -36,6 +35,7 @@ from ivr.models import (
     TicketStatus,
     WrapUp,
 )
+from ivr.queues import tickets_queue
 from ivr.registry.privacy import (
     is_masked,
     mask_name,
@@ -43,10 +43,10 @@ from ivr.registry.privacy import (
     purge_expired,
     purge_personal_data,
 )
+from ivr.services import services
 from tests.records import stored
 from worker.jobs import purge_expired_personal_data
 from worker.process import daily_cron
-from worker.queues import tickets_queue
 
 RESIDENT = "+8613800138000"
 RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"

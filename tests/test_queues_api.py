@@ -13,11 +13,12 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import event
 
 from ivr.api.openapi import OPENAPI
-from ivr.app import refresh_directory, services
+from ivr.app import refresh_directory
 from ivr.calllog.write import record_events
 from ivr.core.clock import FrozenClock
 from ivr.core.events import CallEvent, EventKind
 from ivr.models import Resident, Unit
+from ivr.services import services
 from tests.api_client import api_get
 from tests.call_walk import Walk
 from tests.conftest import SHANGHAI

@@ -18,6 +18,7 @@ from rq.scheduler import RQScheduler
 from rq.utils import now as utcnow
 from rq.utils import utcformat
 
+from ivr.queues import ALL_QUEUES, CALL_LOG_QUEUE
 from ivr.voice.readiness import (
     BACKLOG_LIMIT_S,
     HEARTBEAT_LAPSE_S,
@@ -27,7 +28,6 @@ from ivr.voice.readiness import (
 )
 from ivr.voice.spool import Spool
 from tests.processes import free_port
-from worker.queues import ALL_QUEUES, CALL_LOG_QUEUE
 
 
 def everything_running(redis: Redis, beat_at: float | None = None) -> None:

@@ -15,11 +15,10 @@ from rq.intermediate_queue import IntermediateQueue
 from rq.registry import ScheduledJobRegistry
 
 from ivr.models import CallEventRow
-from ivr.voice.sink import RECORD_JOB
+from ivr.queues import ALL_QUEUES, CALL_LOG_JOB, CALL_LOG_QUEUE, OUTBOUND_QUEUE, RECORD_JOB
 from tests.records import stored
 from tests.test_call_log_batches import webhook_payload
 from worker.dequeue import ReliableQueue, intermediate_key
-from worker.queues import ALL_QUEUES, CALL_LOG_JOB, CALL_LOG_QUEUE, OUTBOUND_QUEUE
 from worker.runtime import HotlineWorker
 
 

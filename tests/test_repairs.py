@@ -10,10 +10,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from ivr.app import services
 from ivr.core.clock import FrozenClock
 from ivr.models import OutboundMessage, Ticket, TicketLog
 from ivr.outbound.telephony import RecordingHttpClient
+from ivr.services import services
 from tests.call_walk import Walk
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI
 from tests.records import stored

@@ -14,15 +14,15 @@ from click.testing import CliRunner
 from flask import Flask
 from redis import Redis
 
-from ivr.app import services
 from ivr.cli import main
 from ivr.core.clock import FrozenClock
+from ivr.queues import tickets_queue
 from ivr.reporting import monthly as report
 from ivr.reporting.charts import bar_chart, count_ticks, satisfaction_chart
 from ivr.reporting.monthly import CSV_HEADER, build_report, find_chromium
+from ivr.services import services
 from tests.test_kpi import CALLS, Hotline, local, opened, seed_month
 from worker.jobs import build_monthly_report
-from worker.queues import tickets_queue
 
 EXTERNAL_URL = re.compile(r"""(?:src|href|url)\s*[=(]\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 FIRST_OF_DECEMBER = local(12, 1, 6)

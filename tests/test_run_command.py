@@ -129,7 +129,7 @@ def test_ivr_run_replaces_killed_children_and_refuses_a_second_run(
     assert requests.get(f"{hotline}/healthz", timeout=2).ok  # the first is unharmed
 
     session = os.getsid(session_processes_owner(tmp_path))
-    markers = ("ivr.cli worker", "ivr.cli scheduler", "ivr.cli cron")
+    markers = ("-m worker worker", "-m worker scheduler", "-m worker cron")
     killed = {pid for marker in markers for pid in session_processes(session, marker)}
     assert len(killed) == 4
     for pid in killed:

@@ -13,7 +13,6 @@ from flask import Flask
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select, update
 
-from ivr.app import services
 from ivr.models import (
     AttemptStatus,
     Call,
@@ -25,6 +24,8 @@ from ivr.models import (
     TicketLog,
     TicketStatus,
 )
+from ivr.queues import tickets_queue
+from ivr.services import services
 from ivr.tickets.lifecycle import resolve_ticket
 from tests.call_walk import Walk
 from tests.conftest import BASE_URL, SHANGHAI
@@ -41,7 +42,6 @@ from tests.outbound_calls import (
 )
 from tests.records import stored
 from tests.twilio_fake import TwilioFake, Verb
-from worker.queues import tickets_queue
 
 RECEPTION, SUPERVISOR, DEPUTY_GM = "+8613700000001", "+8613700000002", "+8613700000003"
 DONE_AT = datetime(2026, 11, 23, 11, 0, tzinfo=SHANGHAI)

@@ -12,8 +12,8 @@ from flask import Flask
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
 
-from ivr.app import services
 from ivr.models import OutboundMessage, Ticket, TicketNumberBlock
+from ivr.services import services
 from ivr.store.db import Database
 from ivr.store.redis_rest import RedisRest
 from ivr.tickets.number_blocks import lease_in

@@ -13,11 +13,11 @@ import pytest
 from rq import Queue
 from rq.scheduler import RQScheduler
 
+from ivr.queues import CALL_LOG_QUEUE
 from ivr.store.redis_link import connect_patient
 from tests.faults.harness import RedisServer
 from tests.processes import wait_for
 from worker.process import Scheduler, redis_keeps_data, warn_if_redis_forgets
-from worker.queues import CALL_LOG_QUEUE
 
 
 def test_the_scheduler_rides_out_a_redis_restart(

@@ -28,7 +28,7 @@ from redis import Redis
 from rq.job import Job
 
 from ivr.config import env_int
-from worker.queues import CALL_LOG_QUEUE
+from ivr.queues import CALL_LOG_QUEUE
 
 log = logging.getLogger(__name__)
 

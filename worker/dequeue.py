@@ -29,7 +29,7 @@ from rq.serializers import Serializer
 from rq.timeouts import BaseDeathPenalty
 from rq.utils import as_text, backend_class
 
-from worker.queues import CALL_LOG_QUEUE
+from ivr.queues import CALL_LOG_QUEUE
 
 WAKE_S = 0.5  # how long an idle worker blocks on the busiest queue before it looks at all
 

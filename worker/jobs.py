@@ -6,31 +6,29 @@ from typing import Any
 
 from rq import get_current_job
 
-from ivr.app import Services, services
 from ivr.calllog.intake import take_in
 from ivr.models import Ticket
 from ivr.outbound.callbacks import callbacks_to_try, enqueue_due, try_callback
 from ivr.outbound.sms import (
     deliver_sms,
-    enqueue_sms_delivery,
     settle_abandoned_sends,
     unsent_pending,
 )
+from ivr.queues import RECORD_JOB, TICKETS_JOB, tickets_queue
 from ivr.registry.privacy import purge_expired
 from ivr.reporting.monthly import build_scheduled_report
+from ivr.services import Services
 from ivr.tickets.lifecycle import (
     FollowUps,
     escalate_if_due,
     flag_service_levels,
+    hand_on,
     tickets_needing_attention,
 )
-from ivr.voice.sink import RECORD_JOB
 from worker.call_log_batches import queued_behind
-from worker.queues import TICKETS_JOB, tickets_queue
-from worker.runtime import in_app_context, job_will_retry
+from worker.runtime import job_will_retry, services
 
 
-@in_app_context
 def record_call_events(payload: list[dict[str, Any]]) -> int:
     """Write a webhook's events to the call log and act on them, with those of the
     call-log jobs queued behind it (worker.call_log_batches); returns how many were new.
@@ -47,11 +45,10 @@ def _store_call_events(found: Services, payloads: list[list[dict[str, Any]]]) ->
     batch = [item for payload in payloads for item in payload]
     with found.db.session() as session:
         intake = take_in(session, batch, found.settings, found.engine.catalogues, found.clock.now())
-    hand_on(found, intake.follow)
+    hand_on(found.redis, intake.follow)
     return intake.added
 
 
-@in_app_context
 def send_sms(message_id: int) -> str | None:
     """Send one outbox SMS at most once; returns the status it ended in (None: no such row)."""
     found = services()
@@ -61,7 +58,6 @@ def send_sms(message_id: int) -> str | None:
     return status.value if status else None
 
 
-@in_app_context
 def escalate_complaint(ticket_id: int) -> int:
     """Scheduled at a complaint's escalation time; returns its level afterwards."""
     found = services()
@@ -72,11 +68,10 @@ def escalate_complaint(ticket_id: int) -> int:
             return 0
         follow = escalate_if_due(session, ticket, now, found.settings, found.engine.catalogues)
         level = ticket.escalation_level
-    hand_on(found, follow)
+    hand_on(found.redis, follow)
     return level
 
 
-@in_app_context
 def sweep_deadlines() -> int:
     """Every minute: escalations that are due, tickets about to miss or past their deadline,
     and SMS rows that never reached the queue. The safety net under the scheduled jobs."""
@@ -92,11 +87,10 @@ def sweep_deadlines() -> int:
                 follow.escalations += done.escalations
         follow.sms += unsent_pending(session, now)
         settle_abandoned_sends(session, now)
-    hand_on(found, follow)
+    hand_on(found.redis, follow)
     return len(tickets)
 
 
-@in_app_context
 def sweep_callbacks() -> int:
     """Every minute: settle callback attempts that went quiet, and hand the callbacks due
     now (in office hours, while agents are free) to the outbound queue, in their order."""
@@ -108,7 +102,6 @@ def sweep_callbacks() -> int:
     return len(due)
 
 
-@in_app_context
 def dispatch_callback(callback_id: int, on_request: bool = True) -> str | None:
     """One try of one callback, at most one call; returns the attempt's status (None: not
     tried now). `on_request`: a person asked, so neither office hours nor the wait apply."""
@@ -124,7 +117,6 @@ def dispatch_callback(callback_id: int, on_request: bool = True) -> str | None:
     return status.value if status else None
 
 
-@in_app_context
 def purge_expired_personal_data() -> int:
     """Daily: personal data past RETENTION_DAYS removed (ivr/registry/privacy.py), a bounded number
     of batches per run; when more is left the job queues its sequel behind the other jobs.
@@ -136,7 +128,6 @@ def purge_expired_personal_data() -> int:
     return run.records
 
 
-@in_app_context
 def build_monthly_report(month: str | None = None) -> str | None:
     """Last month's report (or `month`, YYYY-MM) into <IVR_DATA_DIR>/reports/YYYY-MM/, once:
     due from 06:00 hotline time on the 1st; a finished report is left as it is. Returns the
@@ -144,18 +135,3 @@ def build_monthly_report(month: str | None = None) -> str | None:
     found = services()
     built = build_scheduled_report(found.db, found.settings, found.clock, month)
     return str(built) if built else None
-
-
-def hand_on(found: Services, follow: FollowUps) -> None:
-    """After the commit: SMS to send now, escalations to run when they fall due."""
-    for message_id in follow.sms:
-        enqueue_sms_delivery(found.redis, message_id)
-    queue = tickets_queue(found.redis)
-    for ticket_id, when in follow.escalations:
-        queue.enqueue_at(
-            when,
-            escalate_complaint,
-            ticket_id,
-            job_id=f"escalate-{ticket_id}-{when:%Y%m%d%H%M}",
-            **TICKETS_JOB,
-        )

@@ -24,7 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.cron import CronScheduler
 from rq.scheduler import RQScheduler
 
-from ivr.app import create_app, services
+from ivr.queues import ALL_QUEUES, CALL_LOG_QUEUE, REPORT_JOB_TIMEOUT_S, TICKETS_JOB, TICKETS_QUEUE
 from ivr.store.redis_link import connect_patient
 from worker.call_log_batches import give_back_abandoned
 from worker.jobs import (
@@ -33,8 +33,7 @@ from worker.jobs import (
     sweep_callbacks,
     sweep_deadlines,
 )
-from worker.queues import ALL_QUEUES, CALL_LOG_QUEUE, TICKETS_JOB, TICKETS_QUEUE
-from worker.runtime import HotlineWorker, job_app, use_app
+from worker.runtime import HotlineWorker, services
 
 log = logging.getLogger("ivr.worker")
 
@@ -44,7 +43,6 @@ PURGE_AT = time(3, 30)  # hotline time: the quietest hour for the retention purg
 # the report is due at 06:00 hotline time on the 1st, and a check after a stopped scheduler
 # still builds it. A report already built is left alone, so the checks cost a stat call.
 REPORT_CHECK_CRON = "0 * * * *"
-REPORT_JOB_TIMEOUT_S = 1800
 # Workers announce themselves every WORKER_TTL_S / 2, so /readyz sees a dead one within a
 # minute; abandoned jobs are handed back to the queue at each maintenance.
 WORKER_TTL_S = 30
@@ -58,11 +56,8 @@ T = TypeVar("T")
 
 
 def redis_url() -> str:
-    app = create_app({"lease_ticket_numbers": False})
-    use_app(app)
-    with app.app_context():
-        settings = services().settings
-        return settings.redis_url or services().embedded_redis.url  # type: ignore[union-attr]
+    found = services()
+    return found.settings.redis_url or found.embedded_redis.url  # type: ignore[union-attr]
 
 
 def wait_for_redis(connection: Redis, who: str) -> None:
@@ -103,9 +98,8 @@ def daily_cron(at: time, zone: ZoneInfo, day: date) -> str:
 
 
 def _purge_cron() -> str:
-    with job_app().app_context():
-        found = services()
-        return daily_cron(PURGE_AT, found.settings.timezone, found.clock.now().date())
+    found = services()
+    return daily_cron(PURGE_AT, found.settings.timezone, found.clock.now().date())
 
 
 def hotline_worker(connection: Redis) -> HotlineWorker:

@@ -1,49 +1,31 @@
-"""The worker process: one Flask app, every job inside its app context."""
+"""The worker process's parts (ivr.services), built without Flask, and its RQ worker."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import ParamSpec, TypeVar
-
-from flask import Flask, has_app_context
 from rq import SimpleWorker, get_current_job
 from rq.job import Job
 
+from ivr.config import load_settings
+from ivr.core.clock import SystemClock
+from ivr.services import Services, build_services
 from worker.dequeue import ReliableQueue
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-_app: Flask | None = None
+_services: Services | None = None
 
 
-def use_app(app: Flask | None) -> None:
-    """Bind the app jobs run in (the worker process at start-up, or a test)."""
-    global _app
-    _app = app
+def use_services(found: Services | None) -> None:
+    """Bind the parts jobs run with (a test's, or None to build them afresh)."""
+    global _services
+    _services = found
 
 
-def job_app() -> Flask:
-    global _app
-    if _app is None:
-        from ivr.app import create_app
-
-        _app = create_app({"lease_ticket_numbers": False})
-    return _app
-
-
-def in_app_context(job: Callable[P, R]) -> Callable[P, R]:
-    """Jobs take ids and plain data; this gives them the app's config and database."""
-
-    @wraps(job)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        if has_app_context():
-            return job(*args, **kwargs)
-        with job_app().app_context():
-            return job(*args, **kwargs)
-
-    return run
+def services() -> Services:
+    """This process's parts, built from the environment on first use. Jobs take ids and
+    plain data, and find the database, Redis and settings here."""
+    global _services
+    if _services is None:
+        _services = build_services(load_settings(), SystemClock())
+    return _services
 
 
 def job_will_retry() -> bool:

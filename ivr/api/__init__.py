@@ -16,8 +16,8 @@ from ivr.api.openapi import OPENAPI
 from ivr.api.params import FilterError
 from ivr.api.queues import queues_now
 from ivr.api.tickets import TicketFilters, list_tickets, ticket_detail
-from ivr.app import services
 from ivr.calllog.waiting import flow_queues
+from ivr.services import services
 
 api = Blueprint("api", __name__, url_prefix="/api")
 

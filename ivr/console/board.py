@@ -18,7 +18,6 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from ivr.app import Services, services
 from ivr.calllog.waiting import (
     UNNAMED_QUEUE,
     WAITING_STATUSES,
@@ -40,6 +39,7 @@ from ivr.models import (
     User,
 )
 from ivr.registry.privacy import mask_number
+from ivr.services import Services, services
 from ivr.tickets.query import OPEN_STATUSES, at_risk, next_deadline
 from ivr.web.access import CONSOLE_ROLES, require_role
 

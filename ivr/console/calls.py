@@ -21,7 +21,6 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from ivr.app import services
 from ivr.calllog.query import (
     CallDirection,
     CallLogFilters,
@@ -54,6 +53,7 @@ from ivr.models import (
     WrapUp,
 )
 from ivr.registry.privacy import mask_name, mask_number
+from ivr.services import services
 from ivr.web.access import CONSOLE_ROLES, current_staff, require_role
 from ivr.web.params import Cursor, FilterError, Keyset, optional_cursor
 

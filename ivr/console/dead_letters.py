@@ -15,10 +15,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import false, func, select, update
 from sqlalchemy.orm import Session
 
-from ivr.app import services
 from ivr.console.calls import audit, local_time
 from ivr.console.home import add_to_navigation, console
 from ivr.models import AuditAction, DeadLetter
+from ivr.services import services
 from ivr.web.access import CONSOLE_ROLES, require_role
 from ivr.web.params import Cursor, FilterError, Keyset, optional_cursor
 

@@ -21,13 +21,13 @@ from flask import Response, render_template, request
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
-from ivr.app import services
 from ivr.console.board import display_helpers
 from ivr.console.home import add_to_navigation, console
 from ivr.core.labels import Label
 from ivr.reporting import charts
 from ivr.reporting.kpi import Kpis, Period, Ratio, check_targets, kpis
 from ivr.reporting.monthly import CATEGORIES, OUTCOMES, RATINGS, TARGET_NAMES, percent
+from ivr.services import services
 from ivr.tickets.lifecycle import service_levels
 from ivr.web.access import CONSOLE_ROLES, require_role
 from ivr.web.params import FilterError

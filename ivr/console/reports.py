@@ -20,18 +20,16 @@ from redis.exceptions import RedisError
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
-from ivr.app import services
 from ivr.config import Settings
 from ivr.console.calls import audit
 from ivr.console.home import add_to_navigation, console
 from ivr.core.labels import Label
 from ivr.models import AuditAction
+from ivr.queues import MONTHLY_REPORT_JOB, REPORT_JOB_TIMEOUT_S, TICKETS_JOB, tickets_queue
 from ivr.reporting.kpi import Period
 from ivr.reporting.monthly import CSV_NAME, HTML_NAME, PDF_NAME, available_reports, reports_dir
+from ivr.services import services
 from ivr.web.access import CONSOLE_ROLES, require_role
-from worker.jobs import build_monthly_report
-from worker.process import REPORT_JOB_TIMEOUT_S
-from worker.queues import TICKETS_JOB, tickets_queue
 
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 FILE_NAMES = (HTML_NAME, CSV_NAME, PDF_NAME)
@@ -148,7 +146,7 @@ def enqueue_report(redis: Redis, month: str) -> bool:
     for _ in range(2):  # a second collision means another click enqueued it just now
         try:
             tickets_queue(redis).enqueue(
-                build_monthly_report,
+                MONTHLY_REPORT_JOB,
                 month,
                 job_id=report_job_id(month),
                 unique=True,

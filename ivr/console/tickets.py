@@ -17,7 +17,6 @@ from flask import render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from ivr.app import services
 from ivr.console.board import display_helpers
 from ivr.console.home import add_to_navigation, console, page_asked, page_links
 from ivr.core import labels
@@ -25,6 +24,7 @@ from ivr.core.labels import Label
 from ivr.models import Ticket, TicketLog, TicketStatus
 from ivr.registry.privacy import mask_number
 from ivr.reporting.monthly import mask_phones_in
+from ivr.services import services
 from ivr.tickets.lifecycle import service_levels
 from ivr.tickets.query import (
     AWAITING_VISIT,

@@ -12,11 +12,11 @@ from redis.exceptions import RedisError
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from ivr.app import Services
 from ivr.desk.messages import CallbackItem, my_callbacks, voicemails
 from ivr.desk.take import CurrentTake, current_take, settle_availability
 from ivr.desk.waiting import WaitingCaller, mark_taken, waiting_list
 from ivr.models import Call, User, WrapUp
+from ivr.services import Services
 
 log = logging.getLogger(__name__)
 

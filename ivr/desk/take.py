@@ -18,7 +18,6 @@ from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ivr.app import Services
 from ivr.calllog.write import AGENT_ANSWERED
 from ivr.core.events import EventKind
 from ivr.desk.bridge import Bridge
@@ -27,6 +26,7 @@ from ivr.models import Availability, Call, CallEventRow, User
 from ivr.outbound.telephony import TelephonyError
 from ivr.registry.residents import is_e164
 from ivr.registry.staff import set_availability
+from ivr.services import Services
 
 # Long enough for the call log to show the bridge; the lock is per wait, so it never has
 # to be released for the caller to be taken again after a missed agent.

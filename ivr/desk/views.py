@@ -21,7 +21,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from ivr.app import services
 from ivr.core.labels import label, reason_label
 from ivr.desk.board import desk_board
 from ivr.desk.messages import Claim, claim_callback, may_call_back
@@ -44,8 +43,9 @@ from ivr.desk.wrap_up import (
 )
 from ivr.models import Availability, Disposition, TicketKind, User
 from ivr.registry.staff import set_availability
+from ivr.services import services
+from ivr.tickets.lifecycle import hand_on
 from ivr.web.access import CONSOLE_ROLES, DESK_ROLES, StaffMember, current_staff, require_role
-from worker.jobs import hand_on
 
 desk = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -246,7 +246,7 @@ def _save_wrap_up(call_sid: str) -> ResponseReturnValue | None:
         agent = Agent(staff.id, staff.display_name, "")
         follow = save_wrap_up(session, found, subject.call, subject.person, agent, entry)
         _free_after_wrap_up(session, staff.id)
-    hand_on(found, follow)
+    hand_on(found.redis, follow)
     forget_take(found.redis, staff.id, call_sid)
     return None
 

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from ivr.app import Services
 from ivr.core.events import CallEvent, EventKind
 from ivr.core.hours import next_opening
 from ivr.desk.take import Agent
@@ -33,6 +32,7 @@ from ivr.models import (
     TicketKind,
     WrapUp,
 )
+from ivr.services import Services
 from ivr.store.db import insert_ignoring_duplicates
 from ivr.tickets.lifecycle import (
     FollowUps,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+from ivr.core.callback_prompts import CALLBACK_PROMPTS
 from ivr.core.prompts import Catalogue
 from ivr.flows.definition import CATEGORIES, INTERACTIVE, REPEAT, Flow, FlowError, Node
-from ivr.outbound.callbacks import CALLBACK_PROMPTS
 
 # Prompts the engine itself speaks, whatever the flow.
 ENGINE_PROMPTS = (

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from ivr.calllog.waiting import waiting_callers
 from ivr.config import Settings
+from ivr.core.callback_prompts import SOURCES, TOPICS
 from ivr.core.events import CallEvent, EventKind
 from ivr.core.hours import next_opening, office_is_open
 from ivr.core.prompts import Catalogue
@@ -45,10 +46,10 @@ from ivr.models import (
     User,
 )
 from ivr.outbound.telephony import Telephony, TelephonyError
+from ivr.queues import DISPATCH_JOB, OUTBOUND_JOB, outbound_queue
 from ivr.registry.residents import is_e164
 from ivr.store.db import Database, insert_ignoring_duplicates
 from ivr.tickets.lifecycle import FollowUps, note_return_visit
-from worker.queues import OUTBOUND_JOB, outbound_queue
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,6 @@ SILENT_AFTER = timedelta(hours=2)  # placed, but no result ever came back from T
 RESIDENT_RING_S = 30
 SURVEYS_PER_SWEEP = 20  # a burst of automated calls is spread over the following minutes
 
-DISPATCH_JOB = "worker.jobs.dispatch_callback"
 # A job in these states is still going to run: asking again must not add another.
 STILL_TO_RUN = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
@@ -67,35 +67,11 @@ AGENT_PATH = "/voice/callback/agent"
 STATUS_PATH = "/voice/callback/status"
 SURVEY_PATH = "/voice/callback/survey"
 
-# Why we call, as the agent and the resident hear it; by how the callback came about.
-SOURCES = ("asked", "missed", "message", "general")
+# How the callback came about (SOURCES), by its key's prefix.
 SOURCE_BY_KEY_PREFIX = {"virtual-hold": "asked", "abandoned": "missed", "message": "message"}
-TOPICS = ("repair", "complaint", "inquiry", "emergency", "general")
 IN_FLIGHT = (AttemptStatus.DIALING_AGENT, AttemptStatus.DIALING_RESIDENT)
 FINAL_CALL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
 RATINGS = {"1": "satisfied", "2": "average", "3": "dissatisfied"}
-
-# Prompts the callback and survey webhooks speak; ivr/flows/validate.py checks every locale.
-CALLBACK_PROMPTS = (
-    *(f"callback.agent.{source}" for source in SOURCES),
-    "callback.agent.accept",
-    "callback.agent.connecting",
-    "callback.agent.not_accepted",
-    "callback.agent.done",
-    "callback.agent.retry",
-    "callback.agent.unreachable",
-    "callback.phone_tail",
-    *(f"callback.resident.{source}" for source in SOURCES),
-    *(f"callback.topic.{topic}" for topic in TOPICS),
-    "survey.greeting",
-    "survey.kind.repair",
-    "survey.kind.complaint",
-    "survey.ask",
-    "survey.thanks",
-    "survey.dissatisfied",
-    "survey.no_rating",
-    "sms.return_visit_dissatisfied",
-)
 
 
 class ClaimedElsewhereError(RuntimeError):

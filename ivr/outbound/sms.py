@@ -21,12 +21,11 @@ from sqlalchemy.orm import Session
 from ivr.core.clock import Clock
 from ivr.models import MessageStatus, OutboundMessage
 from ivr.outbound.telephony import Telephony, TelephonyError
+from ivr.queues import OUTBOUND_JOB, SEND_SMS_JOB, outbound_queue
 from ivr.store.db import Database, insert_ignoring_duplicates
-from worker.queues import OUTBOUND_JOB, outbound_queue
 
 log = logging.getLogger(__name__)
 
-SEND_SMS_JOB = "worker.jobs.send_sms"
 ORPHANED = "a worker stopped while sending; check Twilio's message log before sending again"
 # The rows a sender settles once Twilio answers: its own SENDING claim, or UNKNOWN when
 # a duplicate job judged the claim orphaned meanwhile. The sender knows better.

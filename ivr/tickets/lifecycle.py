@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
+from redis import Redis
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
@@ -29,7 +30,8 @@ from ivr.models import (
     TicketPriority,
     TicketStatus,
 )
-from ivr.outbound.sms import queue_sms
+from ivr.outbound.sms import enqueue_sms_delivery, queue_sms
+from ivr.queues import ESCALATE_JOB, TICKETS_JOB, tickets_queue
 from ivr.store.db import insert_ignoring_duplicates
 from ivr.tickets.number_blocks import lease_in
 from ivr.tickets.numbers import number_for
@@ -53,6 +55,21 @@ class FollowUps:
 
     sms: list[int] = field(default_factory=list)
     escalations: list[tuple[int, datetime]] = field(default_factory=list)
+
+
+def hand_on(redis: Redis, follow: FollowUps) -> None:
+    """After the commit: SMS to send now, escalations to run when they fall due."""
+    for message_id in follow.sms:
+        enqueue_sms_delivery(redis, message_id)
+    queue = tickets_queue(redis)
+    for ticket_id, when in follow.escalations:
+        queue.enqueue_at(
+            when,
+            ESCALATE_JOB,
+            ticket_id,
+            job_id=f"escalate-{ticket_id}-{when:%Y%m%d%H%M}",
+            **TICKETS_JOB,
+        )
 
 
 def _when(moment: datetime | None, settings: Settings) -> str:

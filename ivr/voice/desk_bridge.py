@@ -12,13 +12,13 @@ from dataclasses import replace
 
 from flask import Response, request
 
-from ivr.app import services
 from ivr.calllog.write import AGENT_ANSWERED
 from ivr.core.events import CallEvent, EventKind
 from ivr.core.verbs import Dial, Enqueue, Hangup, Speech
 from ivr.desk.bridge import Bridge
 from ivr.flows.engine import CallState
 from ivr.models import CallStatus
+from ivr.services import services
 from ivr.voice import fields
 from ivr.voice.inbound import _call_sid, _log_events, twiml, voice
 from ivr.voice.twiml import render

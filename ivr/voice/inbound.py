@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from flask import Blueprint, Response, abort, g, request
 from werkzeug.exceptions import HTTPException
 
-from ivr.app import services
 from ivr.core.events import CallEvent, EventKind
 from ivr.flows.engine import Caller, CallState, QueueWait, Recording, Turn
 from ivr.flows.speech import clean_digits, clean_speech
+from ivr.services import services
 from ivr.voice import fields
 from ivr.voice.twiml import render
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from flask import Response, request
 
-from ivr.app import services
 from ivr.core.events import CallEvent, EventKind
 from ivr.core.prompts import Catalogue
 from ivr.core.verbs import Dial, Gather, Hangup, Redirect, Speech, Verb
@@ -26,6 +25,7 @@ from ivr.outbound.callbacks import (
     RETRY_AFTER,
     CallbackLeg,
 )
+from ivr.services import services
 from ivr.tickets.numbers import spoken_digits
 from ivr.voice import fields
 from ivr.voice.inbound import MAX_CALL_S, _call_sid, _log_events, _sequence_number, twiml, voice

@@ -19,8 +19,8 @@ from rq.job import Job
 from rq.scheduler import RQScheduler
 from rq.worker import BaseWorker
 
+from ivr.queues import ALL_QUEUES, CALL_LOG_QUEUE
 from ivr.voice.spool import Spool
-from worker.queues import ALL_QUEUES, CALL_LOG_QUEUE
 
 BACKLOG_LIMIT_S = 30.0  # a call-log job older than this: the workers are not keeping up
 SPOOL_LIMIT_S = 60.0  # the replayer runs every few seconds; a batch this old is stuck

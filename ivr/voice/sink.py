@@ -16,13 +16,11 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from ivr.core.events import CallEvent
+from ivr.queues import CALL_LOG_JOB, RECORD_JOB, call_log_queue
 from ivr.store.redis_rest import RedisRest
 from ivr.voice.spool import Payload, Spool
-from worker.queues import CALL_LOG_JOB, call_log_queue
 
 log = logging.getLogger(__name__)
-
-RECORD_JOB = "worker.jobs.record_call_events"
 
 
 class CallLogSink:

@@ -12,8 +12,8 @@ from flask import Flask, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, current_user
 
-from ivr.app import services
 from ivr.models import StaffRole, User
+from ivr.services import services
 
 P = ParamSpec("P")
 View = Callable[P, ResponseReturnValue]

@@ -6,8 +6,8 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask.typing import ResponseReturnValue
 from flask_login import login_user, logout_user
 
-from ivr.app import services
 from ivr.registry.staff import authenticate
+from ivr.services import services
 from ivr.web.access import StaffMember, current_staff, landing_page, local_path
 
 auth = Blueprint("auth", __name__)

@@ -14,10 +14,10 @@ from flask import Blueprint, Flask, Response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from ivr.app import services
 from ivr.config import Settings
 from ivr.console.home import console
 from ivr.desk.views import desk
+from ivr.services import services
 from ivr.web.access import current_staff, init_login
 from ivr.web.auth import auth
 from ivr.web.sign_in_limit import limit_sign_ins

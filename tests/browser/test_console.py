@@ -13,12 +13,12 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from ivr.app import services
 from ivr.calllog.write import record_events
 from ivr.core.clock import FrozenClock
 from ivr.core.events import CallEvent, EventKind
 from ivr.models import DeadLetter, StaffRole, Ticket, TicketKind, TicketPriority, TicketStatus
 from ivr.reporting.monthly import build_report, reports_dir
+from ivr.services import services
 from tests.browser.conftest import PageLog, Screenshot, SignIn
 from tests.conftest import SHANGHAI
 from tests.console_seed import add_rows

@@ -16,11 +16,11 @@ from redis import Redis
 from rq.job import Job, JobStatus
 from sqlalchemy import update
 
-from ivr.app import services
 from ivr.core.clock import FrozenClock
 from ivr.models import Callback, Ticket, User, WrapUp
-from ivr.outbound.callbacks import DISPATCH_JOB
 from ivr.outbound.telephony import RecordingHttpClient
+from ivr.queues import DISPATCH_JOB, OUTBOUND_QUEUE
+from ivr.services import services
 from tests.browser.conftest import (
     MakeUser,
     PageLog,
@@ -43,7 +43,6 @@ from tests.test_desk import (
     waits_in_general_queue,
 )
 from tests.twilio_fake import TwilioFake, call_params
-from worker.queues import OUTBOUND_QUEUE
 
 RunJobs = Callable[[], int]
 

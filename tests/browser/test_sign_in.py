@@ -7,8 +7,8 @@ from flask import Flask
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
-from ivr.app import services
 from ivr.models import Availability, StaffRole, User
+from ivr.services import services
 from tests.browser.conftest import MakeUser, PageLog, Screenshot, SignIn, fill_login
 
 REFUSAL = "用户名或密码不正确"

@@ -81,7 +81,7 @@ def test_killed_workers_lose_no_call(hotline: tuple[RedisServer, Hotline, int]) 
     _, running, per_call = hotline
 
     def kill_workers() -> None:
-        for pid in running.children("ivr.cli worker"):
+        for pid in running.children("-m worker worker"):
             os.kill(pid, signal.SIGKILL)
 
     results = place_calls(running, CALLS, EVERY_S, "CAkill", outage(kill_workers, lambda: None))

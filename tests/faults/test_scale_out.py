@@ -34,7 +34,7 @@ def test_two_hosts_lose_nothing_when_a_web_and_a_worker_are_killed(
             time.sleep(3)
             for pid in first.children("gunicorn"):
                 os.kill(pid, signal.SIGKILL)
-            os.kill(second.children("ivr.cli worker")[0], signal.SIGKILL)
+            os.kill(second.children("-m worker worker")[0], signal.SIGKILL)
 
         results = place_calls(Balanced(hosts), CALLS, EVERY_S, "CAscale", kill_a_web_and_a_worker)
         found = tally(first, results, per_call, others=[second])

@@ -1,4 +1,7 @@
-"""Queue names and job defaults, in one place for web and workers alike."""
+"""Queue names, job defaults and the jobs by name, in one place for web and workers alike.
+
+The web enqueues a job by its path (`worker.jobs.<name>`), so it never imports the worker;
+`tests/test_queues.py` checks that every name here is a job the worker has."""
 
 from __future__ import annotations
 
@@ -8,6 +11,14 @@ from redis import Redis
 from rq import Queue, Retry
 
 CALL_LOG_QUEUE = "call-log"
+
+RECORD_JOB = "worker.jobs.record_call_events"
+SEND_SMS_JOB = "worker.jobs.send_sms"
+DISPATCH_JOB = "worker.jobs.dispatch_callback"
+ESCALATE_JOB = "worker.jobs.escalate_complaint"
+MONTHLY_REPORT_JOB = "worker.jobs.build_monthly_report"
+JOB_NAMES = (RECORD_JOB, SEND_SMS_JOB, DISPATCH_JOB, ESCALATE_JOB, MONTHLY_REPORT_JOB)
+REPORT_JOB_TIMEOUT_S = 1800  # a month of calls, read and drawn
 
 # Call-log jobs are idempotent, so retrying is always safe; the scheduler runs the retries.
 CALL_LOG_JOB: dict[str, Any] = {
