@@ -1,6 +1,6 @@
-"""The API's query parameters: shared with the console, so they live in `ivr.web.params`."""
+"""The API's query parameters: shared with the console, so they live in `ivr.store.filters`."""
 
-from ivr.web.params import (
+from ivr.store.filters import (
     DEFAULT_LIMIT,
     MAX_ID_DIGITS,
     MAX_LIMIT,

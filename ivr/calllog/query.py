@@ -2,7 +2,7 @@
 search, and keyset pages that stay fast however long the log grows.
 
 Pages never count or skip rows: each starts from the (started_at, id) of the row before it,
-which the (started_at, id) index reaches at once (ivr.web.params.Keyset).
+which the (started_at, id) index reaches at once (ivr.store.filters.Keyset).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ivr.models import Call, CallCategory, CallOutcome, Ticket, WrapUp
 from ivr.store.db import Database
-from ivr.web.params import Cursor as Cursor  # callers page the call log with it
-from ivr.web.params import (
+from ivr.store.filters import Cursor as Cursor  # callers page the call log with it
+from ivr.store.filters import (
     FilterError,
     Keyset,
     enum_value,

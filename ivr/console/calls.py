@@ -54,8 +54,8 @@ from ivr.models import (
 )
 from ivr.registry.privacy import mask_name, mask_number
 from ivr.services import services
+from ivr.store.filters import Cursor, FilterError, Keyset, optional_cursor
 from ivr.web.access import CONSOLE_ROLES, current_staff, require_role
-from ivr.web.params import Cursor, FilterError, Keyset, optional_cursor
 
 Label = tuple[str, str]  # Chinese, English
 

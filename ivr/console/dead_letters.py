@@ -19,8 +19,8 @@ from ivr.console.calls import audit, local_time
 from ivr.console.home import add_to_navigation, console
 from ivr.models import AuditAction, DeadLetter
 from ivr.services import services
+from ivr.store.filters import Cursor, FilterError, Keyset, optional_cursor
 from ivr.web.access import CONSOLE_ROLES, require_role
-from ivr.web.params import Cursor, FilterError, Keyset, optional_cursor
 
 PAGE_SIZE = 50
 BY_TIME: Keyset[DeadLetter] = Keyset(DeadLetter.parked_at, DeadLetter.id)

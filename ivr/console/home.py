@@ -12,8 +12,8 @@ from flask import Blueprint, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ivr.models import StaffRole
+from ivr.store.filters import Cursor, optional_cursor
 from ivr.web.access import CONSOLE_ROLES, current_staff, require_role
-from ivr.web.params import Cursor, optional_cursor
 
 console = Blueprint("console", __name__, url_prefix="/console")
 PAGE_ARGS = ("older", "newer")  # where a page starts; everything else in the URL is a filter

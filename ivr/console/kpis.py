@@ -28,9 +28,9 @@ from ivr.reporting import charts
 from ivr.reporting.kpi import Kpis, Period, Ratio, check_targets, kpis
 from ivr.reporting.monthly import CATEGORIES, OUTCOMES, RATINGS, TARGET_NAMES, percent
 from ivr.services import services
+from ivr.store.filters import FilterError
 from ivr.tickets.lifecycle import service_levels
 from ivr.web.access import CONSOLE_ROLES, require_role
-from ivr.web.params import FilterError
 
 LONGEST_PERIOD_DAYS = 366
 FIRST_YEAR, LAST_YEAR = 2000, 2100

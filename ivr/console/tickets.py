@@ -25,6 +25,7 @@ from ivr.models import Ticket, TicketLog, TicketStatus
 from ivr.registry.privacy import mask_number
 from ivr.reporting.monthly import mask_phones_in
 from ivr.services import services
+from ivr.store.filters import FilterError, KeysetPage
 from ivr.tickets.lifecycle import service_levels
 from ivr.tickets.query import (
     AWAITING_VISIT,
@@ -37,7 +38,6 @@ from ivr.tickets.query import (
     ticket_unit_label,
 )
 from ivr.web.access import CONSOLE_ROLES, require_role
-from ivr.web.params import FilterError, KeysetPage
 
 SLA_LABELS: dict[SlaState, Label] = {
     SlaState.BREACHED: ("已超时", "Breached"),

@@ -19,6 +19,7 @@ from ivr.core.clock import Clock
 from ivr.core.events import CallEvent, EventKind
 from ivr.core.hours import appointment_slots, office_is_open
 from ivr.core.prompts import Catalogue
+from ivr.core.ticket_numbers import TicketNumbering, spoken_digits
 from ivr.core.verbs import (
     Dial,
     Enqueue,
@@ -35,7 +36,6 @@ from ivr.flows.definition import REPEAT, Flow, Node, Option
 from ivr.flows.lookup import CallerLookup, Household, NobodyKnown
 from ivr.flows.sealed_state import Remembered, StateSeal, seal_for
 from ivr.flows.speech import clean_digits, clean_speech, option_for_speech, speech_hints
-from ivr.tickets.numbers import TicketNumbers, spoken_digits
 
 LATER = "_later"  # the prompt variant for a ticket whose number comes by SMS
 MAX_HOPS = 50  # belt and braces: the validator already forbids silent loops
@@ -187,7 +187,7 @@ class FlowEngine:
         settings: Settings,
         clock: Clock,
         lookup: Callable[[], CallerLookup] = NobodyKnown,
-        numbers: TicketNumbers | None = None,
+        numbers: TicketNumbering | None = None,
     ) -> None:
         self.flow = flow
         self.catalogues = catalogues

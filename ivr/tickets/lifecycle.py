@@ -20,6 +20,7 @@ from ivr.core.events import CallEvent
 from ivr.core.hours import next_closing
 from ivr.core.prompts import Catalogue
 from ivr.core.service_levels import ServiceLevels, load_service_levels
+from ivr.core.ticket_numbers import number_for
 from ivr.models import (
     Callback,
     CallbackKind,
@@ -34,7 +35,6 @@ from ivr.outbound.sms import enqueue_sms_delivery, queue_sms
 from ivr.queues import ESCALATE_JOB, TICKETS_JOB, tickets_queue
 from ivr.store.db import insert_ignoring_duplicates
 from ivr.tickets.number_blocks import lease_in
-from ivr.tickets.numbers import number_for
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ivr.core.clock import Clock
+from ivr.core.ticket_numbers import day_key
 from ivr.models import Ticket, TicketNumberBlock, UTCDateTime
 from ivr.store.db import Database
-from ivr.tickets.numbers import Lease, day_key, holder_name
+from ivr.tickets.numbers import Lease, holder_name
 
 ATTEMPTS = 20
 

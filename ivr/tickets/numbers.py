@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta
 from redis import Redis
 from redis.exceptions import RedisError
 
+from ivr.core.ticket_numbers import number_for
 from ivr.store.redis_rest import RedisRest
 
 log = logging.getLogger(__name__)
@@ -41,14 +42,6 @@ REMEMBER_FOR = timedelta(days=3)
 REFILL_EVERY_S = 2.0
 
 Lease = Callable[[date, int], range]
-
-
-def day_key(day: date) -> str:
-    return f"{day:%m%d}"
-
-
-def number_for(day: date, sequence: int) -> str:
-    return f"{day_key(day)}{sequence:03d}"
 
 
 def holder_name() -> str:
@@ -167,8 +160,3 @@ class TicketNumbers:
 
 def _remembered(key: tuple[str, str]) -> str:
     return f"ticket-number:{key[0]}:{key[1]}"
-
-
-def spoken_digits(number: str) -> str:
-    """Digit by digit, so TTS does not read 1123007 as one million…"""
-    return " ".join(number)

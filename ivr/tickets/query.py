@@ -1,6 +1,6 @@
 """Finding tickets (R5, R6): the filters the API and the console share, where a ticket stands
 against its deadlines, finding one by id or number, and keyset pages newest first
-(ivr.web.params.Keyset, on created_at and id).
+(ivr.store.filters.Keyset, on created_at and id).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from ivr.core import labels
 from ivr.models import Ticket, TicketKind, TicketPriority, TicketStatus, Unit
-from ivr.tickets.lifecycle import service_levels
-from ivr.web.params import (
+from ivr.store.filters import (
     Cursor,
     FilterError,
     Keyset,
@@ -31,6 +30,7 @@ from ivr.web.params import (
     typed_number,
     whole_number,
 )
+from ivr.tickets.lifecycle import service_levels
 
 PAGE_SIZE = 50
 TICKETS_BY_CREATION: Keyset[Ticket] = Keyset(Ticket.created_at, Ticket.id)

@@ -16,6 +16,7 @@ from flask import Response, request
 
 from ivr.core.events import CallEvent, EventKind
 from ivr.core.prompts import Catalogue
+from ivr.core.ticket_numbers import spoken_digits
 from ivr.core.verbs import Dial, Gather, Hangup, Redirect, Speech, Verb
 from ivr.flows.speech import clean_digits
 from ivr.outbound.callbacks import (
@@ -26,7 +27,6 @@ from ivr.outbound.callbacks import (
     CallbackLeg,
 )
 from ivr.services import services
-from ivr.tickets.numbers import spoken_digits
 from ivr.voice import fields
 from ivr.voice.inbound import MAX_CALL_S, _call_sid, _log_events, _sequence_number, twiml, voice
 from ivr.voice.twiml import render

@@ -1,2 +1,2 @@
-"""What every staff page shares: sign-in, roles, CSRF, the odd-input guard and URL
-parameters; `pages` registers the staff pages on the app."""
+"""What every staff page shares: sign-in, roles, CSRF and the odd-input guard; `pages`
+registers the staff pages on the app."""

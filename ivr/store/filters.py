@@ -1,4 +1,4 @@
-"""Query parameters every list reads the same way, in the API and on the console: dates in
+"""Filters and pages every list reads the same way, in the API and on the console: dates in
 the hotline's time zone, enums, yes/no switches, phone numbers as people type them, page sizes
 and keyset cursors."""
 
