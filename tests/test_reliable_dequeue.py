@@ -38,6 +38,18 @@ def test_a_taken_job_waits_in_its_queues_intermediate_list(redis: Redis) -> None
     assert redis.lrange(intermediate_key(call_log.key), 0, -1) == [job.id.encode()]
 
 
+def test_the_hotline_worker_takes_its_jobs_this_way(redis: Redis) -> None:
+    call_log = Queue(CALL_LOG_QUEUE, connection=redis)
+    job = call_log.enqueue(RECORD_JOB, webhook_payload("CA0001", 1), **CALL_LOG_JOB)
+
+    taken = HotlineWorker(list(ALL_QUEUES), connection=redis).dequeue_job_and_maintain_ttl(None)
+
+    # RQ's own BLPOP would have left no trace of the job it took.
+    assert taken is not None
+    assert taken[0].id == job.id
+    assert redis.lrange(intermediate_key(call_log.key), 0, -1) == [job.id.encode()]
+
+
 def test_jobs_are_taken_in_the_workers_queue_order(redis: Redis) -> None:
     Queue(CALL_LOG_QUEUE, connection=redis).enqueue(RECORD_JOB, webhook_payload("CA0001", 1))
     sms = Queue(OUTBOUND_QUEUE, connection=redis).enqueue("builtins.print")

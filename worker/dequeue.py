@@ -29,7 +29,7 @@ from rq.serializers import Serializer
 from rq.timeouts import BaseDeathPenalty
 from rq.utils import as_text, backend_class
 
-from ivr.queues import CALL_LOG_QUEUE
+from worker.call_log_batches import QUEUE_KEY as CALL_LOG_QUEUE_KEY
 
 WAKE_S = 0.5  # how long an idle worker blocks on the busiest queue before it looks at all
 
@@ -59,16 +59,17 @@ def move_first_waiting(connection: Redis, queue_keys: Sequence[str]) -> tuple[st
 
 
 def busiest(queue_keys: Sequence[str]) -> str:
-    call_log = Queue.redis_queue_namespace_prefix + CALL_LOG_QUEUE
-    return call_log if call_log in queue_keys else queue_keys[0]
+    return CALL_LOG_QUEUE_KEY if CALL_LOG_QUEUE_KEY in queue_keys else queue_keys[0]
 
 
 def wait_briefly(
     connection: Redis, queue_keys: Sequence[str], seconds: float
 ) -> tuple[str, str] | None:
-    key, into = busiest(queue_keys), intermediate_key(busiest(queue_keys))
+    key = busiest(queue_keys)
     # redis-py types the timeout as whole seconds; Redis takes a fraction.
-    moved = connection.execute_command("BLMOVE", key, into, "LEFT", "RIGHT", seconds)  # type: ignore[no-untyped-call]
+    moved = connection.execute_command(
+        "BLMOVE", key, intermediate_key(key), "LEFT", "RIGHT", seconds
+    )  # type: ignore[no-untyped-call]
     return None if moved is None else (key, as_text(moved))
 
 

@@ -26,14 +26,14 @@ from ivr.tickets.lifecycle import (
     tickets_needing_attention,
 )
 from worker.call_log_batches import queued_behind
-from worker.runtime import job_will_retry, services
+from worker.runtime import job_services, job_will_retry
 
 
 def record_call_events(payload: list[dict[str, Any]]) -> int:
     """Write a webhook's events to the call log and act on them, with those of the
     call-log jobs queued behind it (worker.call_log_batches); returns how many were new.
     An event that cannot be stored is parked as a dead letter; the rest are kept."""
-    found = services()
+    found = job_services()
     job = get_current_job()
     if job is None or not job.worker_name:  # called directly, not by a worker
         return _store_call_events(found, [payload])
@@ -51,7 +51,7 @@ def _store_call_events(found: Services, payloads: list[list[dict[str, Any]]]) ->
 
 def send_sms(message_id: int) -> str | None:
     """Send one outbox SMS at most once; returns the status it ended in (None: no such row)."""
-    found = services()
+    found = job_services()
     status = deliver_sms(
         found.db, found.telephony, found.clock, message_id, may_retry=job_will_retry()
     )
@@ -60,7 +60,7 @@ def send_sms(message_id: int) -> str | None:
 
 def escalate_complaint(ticket_id: int) -> int:
     """Scheduled at a complaint's escalation time; returns its level afterwards."""
-    found = services()
+    found = job_services()
     now = found.clock.now()
     with found.db.session() as session:
         ticket = session.get(Ticket, ticket_id, with_for_update=True)
@@ -75,7 +75,7 @@ def escalate_complaint(ticket_id: int) -> int:
 def sweep_deadlines() -> int:
     """Every minute: escalations that are due, tickets about to miss or past their deadline,
     and SMS rows that never reached the queue. The safety net under the scheduled jobs."""
-    found = services()
+    found = job_services()
     now = found.clock.now()
     follow = FollowUps()
     with found.db.session() as session:
@@ -94,7 +94,7 @@ def sweep_deadlines() -> int:
 def sweep_callbacks() -> int:
     """Every minute: settle callback attempts that went quiet, and hand the callbacks due
     now (in office hours, while agents are free) to the outbound queue, in their order."""
-    found = services()
+    found = job_services()
     with found.db.session() as session:
         due = callbacks_to_try(session, found.clock.now(), found.settings)
     for callback_id in due:
@@ -105,7 +105,7 @@ def sweep_callbacks() -> int:
 def dispatch_callback(callback_id: int, on_request: bool = True) -> str | None:
     """One try of one callback, at most one call; returns the attempt's status (None: not
     tried now). `on_request`: a person asked, so neither office hours nor the wait apply."""
-    found = services()
+    found = job_services()
     status = try_callback(
         found.db,
         found.telephony,
@@ -121,7 +121,7 @@ def purge_expired_personal_data() -> int:
     """Daily: personal data past RETENTION_DAYS removed (ivr/registry/privacy.py), a bounded number
     of batches per run; when more is left the job queues its sequel behind the other jobs.
     Returns how many records changed."""
-    found = services()
+    found = job_services()
     run = purge_expired(found.db, found.clock.now(), found.settings.retention_days)
     if not run.finished:
         tickets_queue(found.redis).enqueue(purge_expired_personal_data, **TICKETS_JOB)
@@ -132,6 +132,6 @@ def build_monthly_report(month: str | None = None) -> str | None:
     """Last month's report (or `month`, YYYY-MM) into <IVR_DATA_DIR>/reports/YYYY-MM/, once:
     due from 06:00 hotline time on the 1st; a finished report is left as it is. Returns the
     folder written, None when there was nothing to do."""
-    found = services()
+    found = job_services()
     built = build_scheduled_report(found.db, found.settings, found.clock, month)
     return str(built) if built else None

@@ -33,7 +33,7 @@ from worker.jobs import (
     sweep_callbacks,
     sweep_deadlines,
 )
-from worker.runtime import HotlineWorker, services
+from worker.runtime import HotlineWorker, job_services
 
 log = logging.getLogger("ivr.worker")
 
@@ -56,7 +56,7 @@ T = TypeVar("T")
 
 
 def redis_url() -> str:
-    found = services()
+    found = job_services()
     return found.settings.redis_url or found.embedded_redis.url  # type: ignore[union-attr]
 
 
@@ -98,7 +98,7 @@ def daily_cron(at: time, zone: ZoneInfo, day: date) -> str:
 
 
 def _purge_cron() -> str:
-    found = services()
+    found = job_services()
     return daily_cron(PURGE_AT, found.settings.timezone, found.clock.now().date())
 
 

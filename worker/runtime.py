@@ -19,7 +19,7 @@ def use_services(found: Services | None) -> None:
     _services = found
 
 
-def services() -> Services:
+def job_services() -> Services:
     """This process's parts, built from the environment on first use. Jobs take ids and
     plain data, and find the database, Redis and settings here."""
     global _services
