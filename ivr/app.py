@@ -12,6 +12,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ivr.calllog.sink import CallLogSink, start_spool_replayer
+from ivr.calllog.spool import Spool
 from ivr.config import load_settings
 from ivr.core.clock import Clock, SystemClock
 from ivr.core.events import EventSink
@@ -19,8 +21,6 @@ from ivr.outbound.telephony import TwilioTransport
 from ivr.registry.directory import Directory, start_directory_refresher
 from ivr.services import Services, build_services, services
 from ivr.voice.readiness import check_readiness
-from ivr.voice.sink import CallLogSink, start_spool_replayer
-from ivr.voice.spool import Spool
 from ivr.web.guard import guard_odd_input
 
 
@@ -83,15 +83,17 @@ def refresh_directory(app: Flask | None = None) -> Directory:
 
 def _register(app: Flask) -> None:
     from ivr.api import api
+    from ivr.console import console
+    from ivr.desk.views import desk
     from ivr.voice import desk_bridge, outbound  # noqa: F401 - their routes join `voice`
-    from ivr.voice.inbound import voice
+    from ivr.voice.inbound import init_voice, voice
     from ivr.web.pages import register_web
 
     guard_odd_input(app)  # first, so CSRF, sign-in and the views only see clean input
-    app.register_blueprint(voice)
+    init_voice(app)
     app.register_blueprint(api)
     # Twilio signs its webhooks and the API takes a bearer token: no CSRF tokens there.
-    register_web(app, app.extensions["ivr"].settings, exempt=(voice, api))
+    register_web(app, app.extensions["ivr"].settings, pages=(console, desk), exempt=(voice, api))
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/readyz", "readyz", readyz)
     app.add_url_rule("/media/prompts/<path:name>", "prompt_audio", prompt_audio)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from flask import current_app
 from redis import Redis
 
+from ivr.calllog.sink import CallLogSink
+from ivr.calllog.spool import Spool
 from ivr.config import Settings
 from ivr.core.clock import Clock
 from ivr.core.events import EventSink
@@ -23,9 +25,6 @@ from ivr.store.redis_link import EmbeddedRedis, connect
 from ivr.store.redis_rest import RedisRest
 from ivr.tickets.number_blocks import database_lease
 from ivr.tickets.numbers import TicketNumbers
-from ivr.voice.sink import CallLogSink
-from ivr.voice.spool import Spool
-from ivr.voice.twiml import SignatureChecker, render
 
 
 @dataclass
@@ -38,8 +37,6 @@ class Services:
     redis: Redis
     sink: EventSink
     engine: FlowEngine
-    signatures: SignatureChecker
-    fallback_twiml: str
     telephony: Telephony
     embedded_redis: EmbeddedRedis | None = None
     numbers: TicketNumbers | None = None
@@ -84,8 +81,6 @@ def build_services(
         sink=sink or CallLogSink(redis, spool, rest),
         engine=engine,
         directory=directory,
-        signatures=SignatureChecker(settings.twilio_auth_token),
-        fallback_twiml=render(engine.fallback("/voice/fallback?stage=recorded")),
         telephony=build_telephony(settings, clock, telephony_http),
         embedded_redis=embedded,
         numbers=numbers,

@@ -16,15 +16,14 @@ import pytest
 from click.testing import CliRunner
 from flask import Blueprint, Flask, Response, abort, request
 
+from ivr.callbacks.dispatch import try_callback
 from ivr.cli import main
 from ivr.core.clock import FrozenClock
 from ivr.desk.take import Agent, take_caller
 from ivr.flows.engine import QUEUE_HOLD_PAUSE_S, FlowEngine
 from ivr.models import Availability, Callback
-from ivr.outbound.callbacks import try_callback
 from ivr.outbound.telephony import SimulatedTelephony
 from ivr.registry.staff import set_availability
-from ivr.services import services
 from ivr.sim.phone import (
     FlaskTransport,
     HotlineAnswer,
@@ -34,7 +33,7 @@ from ivr.sim.phone import (
     answer_from_terminal,
     speaking_seconds,
 )
-from ivr.voice.inbound import public_url
+from ivr.voice.inbound import edge, public_url
 from ivr.voice.twiml import SignatureChecker
 from tests.conftest import API_TOKEN, AUTH_TOKEN, BASE_URL, services_of
 from tests.records import stored
@@ -86,7 +85,7 @@ def app(make_app: Callable[..., Flask], received: list[Received]) -> Flask:
     @pages.post("/<page>")
     def canned(page: str) -> Response:
         signature = request.headers.get("X-Twilio-Signature", "")
-        if not services().signatures.is_genuine(public_url(), request.form, signature):
+        if not edge().signatures.is_genuine(public_url(), request.form, signature):
             abort(403)
         received.append(Received(page, request.query_string.decode(), dict(request.form)))
         return Response(PAGES[page], mimetype="text/xml")

@@ -12,6 +12,8 @@ from flask import Flask
 from redis import Redis
 from sqlalchemy import func, select
 
+from ivr.calllog.sink import CallLogSink
+from ivr.calllog.spool import Spool
 from ivr.calllog.write import record_events
 from ivr.core.clock import FrozenClock
 from ivr.core.events import CallEvent, EventKind
@@ -20,8 +22,6 @@ from ivr.services import services
 from ivr.store.db import Database
 from ivr.store.redis_link import connect
 from ivr.store.redis_rest import RedisRest
-from ivr.voice.sink import CallLogSink
-from ivr.voice.spool import Spool
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI
 from tests.twilio_fake import TwilioFake, call_params
 

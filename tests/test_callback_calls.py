@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import update
 
+from ivr.callbacks.dispatch import claim_attempt
 from ivr.models import (
     AttemptStatus,
     Availability,
@@ -22,7 +23,7 @@ from ivr.models import (
     CallbackStatus,
     User,
 )
-from ivr.outbound.callbacks import claim_attempt, enqueue_attempt
+from ivr.outbound.schedule import enqueue_attempt
 from ivr.queues import outbound_queue
 from ivr.services import services
 from tests.api_client import api_get
@@ -100,7 +101,7 @@ def owe(
     due_in: timedelta = timedelta(hours=24),
     next_attempt_at: datetime | None = None,
 ) -> int:
-    """A callback task as ivr.calllog.follow_up stores them; returns its id."""
+    """A callback task as ivr.intake.follow_up stores them; returns its id."""
     now = office.clock.now()
     with office.app.app_context(), services().db.session() as session:
         callback = Callback(

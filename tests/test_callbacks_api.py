@@ -13,10 +13,10 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
 from ivr.api.openapi import OPENAPI
-from ivr.calllog.follow_up import follow_up_events
 from ivr.calllog.write import record_events
 from ivr.core.clock import FrozenClock
 from ivr.core.events import CallEvent, EventKind
+from ivr.intake.follow_up import follow_up_events
 from ivr.models import (
     AttemptStatus,
     Callback,

@@ -16,9 +16,9 @@ from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import update
 
-from ivr.calllog.follow_up import CALLBACK_REASONS
 from ivr.core.clock import FrozenClock
 from ivr.core.labels import reason_label
+from ivr.intake.follow_up import CALLBACK_REASONS
 from ivr.models import Callback, CallbackStatus, StaffRole, User
 from ivr.services import services
 from tests.call_walk import Walk
@@ -227,9 +227,9 @@ def test_call_back_now_asks_the_callback_worker(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     asked: list[int] = []
-    dialler = types.ModuleType("ivr.outbound.callbacks")
+    dialler = types.ModuleType("ivr.outbound.schedule")
     dialler.enqueue_attempt = lambda connection, callback_id: asked.append(callback_id)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ivr.outbound.callbacks", dialler)
+    monkeypatch.setitem(sys.modules, "ivr.outbound.schedule", dialler)
     wang_client, _ = agent(app, make_user)
     zhao_client, _ = agent(app, make_user, "zhaoqiang", "赵强", ZHAO_PHONE)
     claim(wang_client, message.id)
@@ -252,7 +252,7 @@ def test_call_back_now_asks_the_callback_worker(
 def test_without_the_callback_worker_call_back_now_says_so(
     app: Flask, message: Callback, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "ivr.outbound.callbacks", None)  # import fails
+    monkeypatch.setitem(sys.modules, "ivr.outbound.schedule", None)  # import fails
     client, _ = agent(app, make_user)
     claim(client, message.id)
     assert call_now(client, message.id) == (303, "/desk/")

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ivr.flows.sealed_state import MAX_TOKEN_CHARS, StateSeal, seal_for
 from ivr.services import services
+from ivr.voice.inbound import edge
 from tests.call_walk import Walk, remembered_in, state_url
 from tests.conftest import API_TOKEN
 from tests.twilio_fake import TwilioFake, call_params
@@ -173,4 +174,4 @@ def test_every_voice_url_answers_a_tampered_state_with_twiml(
     response = twilio.post(tampered(url), call_params("CA802"))
     assert (response.status_code, response.mimetype) == (200, "text/xml")
     with app.app_context():
-        assert response.text != services().fallback_twiml  # answered, not a failure's apology
+        assert response.text != edge().fallback_twiml  # answered, not a failure's apology

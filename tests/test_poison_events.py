@@ -15,8 +15,8 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-import ivr.calllog.intake
 import ivr.calllog.write
+import ivr.intake.events
 from ivr.core.clock import FrozenClock
 from ivr.core.events import CallEvent, EventKind
 from ivr.models import Call, Callback, CallEventRow, DeadLetter
@@ -347,7 +347,7 @@ def test_a_database_that_cannot_be_reached_fails_the_job_for_a_retry(
     def unreachable(*_: Any) -> int:
         raise OperationalError("INSERT", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(ivr.calllog.intake, "record_events", unreachable)
+    monkeypatch.setattr(ivr.intake.events, "record_events", unreachable)
     enqueue(redis, raw_events(clock, "CA950"))
     run_jobs()
     retries = ScheduledJobRegistry(queue=call_log_queue(redis))  # type: ignore[no-untyped-call]

@@ -18,6 +18,7 @@ from rq.scheduler import RQScheduler
 from rq.utils import now as utcnow
 from rq.utils import utcformat
 
+from ivr.calllog.spool import Spool
 from ivr.queues import ALL_QUEUES, CALL_LOG_QUEUE
 from ivr.voice.readiness import (
     BACKLOG_LIMIT_S,
@@ -26,7 +27,6 @@ from ivr.voice.readiness import (
     check_readiness,
     queue_backlog,
 )
-from ivr.voice.spool import Spool
 from tests.processes import free_port
 
 

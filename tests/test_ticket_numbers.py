@@ -12,13 +12,13 @@ from flask import Flask
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
 
+from ivr.calllog.sink import CallLogSink
 from ivr.models import OutboundMessage, Ticket, TicketNumberBlock
 from ivr.services import services
 from ivr.store.db import Database
 from ivr.store.redis_rest import RedisRest
 from ivr.tickets.number_blocks import lease_in
 from ivr.tickets.numbers import BLOCK_SIZE, PACE_WINDOW_S, TicketNumbers
-from ivr.voice.sink import CallLogSink
 from tests.call_walk import Walk
 from tests.conftest import AUTH_TOKEN, BASE_URL, office_hours_moment
 from tests.processes import free_port

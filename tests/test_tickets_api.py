@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.api.openapi import OPENAPI
-from ivr.calllog.follow_up import follow_up_events
 from ivr.calllog.write import record_events
 from ivr.core.events import CallEvent, EventKind
+from ivr.intake.follow_up import follow_up_events
 from ivr.models import Resident, Ticket, TicketStatus, Unit
 from ivr.services import services
 from ivr.tickets.lifecycle import escalate_if_due, flag_service_levels, resolve_ticket

@@ -6,9 +6,10 @@ from typing import Any
 
 from rq import get_current_job
 
-from ivr.calllog.intake import take_in
+from ivr.callbacks.dispatch import callbacks_to_try, try_callback
+from ivr.intake.events import take_in
 from ivr.models import Ticket
-from ivr.outbound.callbacks import callbacks_to_try, enqueue_due, try_callback
+from ivr.outbound.schedule import enqueue_due
 from ivr.outbound.sms import (
     deliver_sms,
     settle_abandoned_sends,

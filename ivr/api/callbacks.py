@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, not_, select
+from sqlalchemy import ColumnElement, Select, not_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ivr.api.calls import call_json
@@ -26,18 +26,7 @@ from ivr.api.params import (
     switch,
 )
 from ivr.models import Call, Callback, CallbackAttempt, CallbackKind, CallbackStatus, User
-
-SOONEST_FIRST = (Callback.due_at.asc(), Callback.id.asc())
-
-
-def overdue_column(now: datetime) -> ColumnElement[bool]:
-    """Still owed, and its promised time has passed."""
-    return and_(Callback.status == CallbackStatus.PENDING, Callback.due_at < now)
-
-
-def is_overdue(callback: Callback, now: datetime) -> bool:
-    """`overdue_column` in Python, for one row."""
-    return callback.status == CallbackStatus.PENDING and callback.due_at < now
+from ivr.outbound.schedule import SOONEST_FIRST, is_overdue, overdue_column
 
 
 def _overdue(wanted: bool | None, now: datetime) -> ColumnElement[bool] | None:

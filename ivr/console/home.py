@@ -99,14 +99,3 @@ def home() -> ResponseReturnValue:
 
 
 add_to_navigation("console.home", "概览", "Overview")
-
-# The console's parts register their routes on `console` when imported.
-import ivr.console.board  # noqa: E402
-import ivr.console.calls  # noqa: E402
-import ivr.console.kpis  # noqa: E402
-import ivr.console.reports  # noqa: E402
-import ivr.console.tickets  # noqa: E402
-
-# isort: split
-# Last in the navigation, after the pages used every day.
-import ivr.console.dead_letters  # noqa: E402, F401

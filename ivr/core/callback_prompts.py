@@ -1,5 +1,5 @@
 """The words of a callback and a return-visit survey: why we call and what about, and the
-prompts those calls speak. Kept apart from ivr.outbound.callbacks so the flow validator can
+prompts those calls speak. Kept apart from ivr.callbacks so the flow validator can
 check the prompts without loading the callbacks' SQL, RQ and REST client."""
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ CALLBACK_STATUSES: Mapping[str, Label] = {
     "done": ("已回电", "Done"),
     "cancelled": ("已取消", "Cancelled"),
 }
-# Why a callback is owed, by the form of its stored reason (ivr/calllog/follow_up.py, the wrap-up's
+# Why a callback is owed, by the form of its stored reason (ivr/intake/follow_up.py, the wrap-up's
 # promise, a ticket's return visit). The stored text stays English: the API returns it.
 # A {placeholder} stands for a part that varies; PARTS says how to word it.
 CALLBACK_REASONS: Mapping[str, Label] = {

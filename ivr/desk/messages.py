@@ -14,9 +14,9 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
-from ivr.api.callbacks import SOONEST_FIRST, is_overdue
 from ivr.desk.waiting import Households, Person, households_for
 from ivr.models import Call, Callback, CallbackStatus, User
+from ivr.outbound.schedule import SOONEST_FIRST, is_overdue
 
 MAX_LISTED = 50
 

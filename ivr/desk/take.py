@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 
 from ivr.calllog.write import AGENT_ANSWERED
 from ivr.core.events import EventKind
-from ivr.desk.bridge import Bridge
 from ivr.desk.waiting import WaitingCaller, lock_holder_name, mark_taken, waiting_list
 from ivr.models import Availability, Call, CallEventRow, User
 from ivr.outbound.telephony import TelephonyError
 from ivr.registry.residents import is_e164
 from ivr.registry.staff import set_availability
 from ivr.services import Services
+from ivr.voice.bridge import Bridge
 
 # Long enough for the call log to show the bridge; the lock is per wait, so it never has
 # to be released for the caller to be taken again after a missed agent.

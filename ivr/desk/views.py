@@ -341,7 +341,7 @@ def call_back_now(callback_id: int) -> ResponseReturnValue:
     if not allowed:
         return _refused(NOT_YOURS)
     try:
-        from ivr.outbound.callbacks import enqueue_attempt  # the callback scheduler's entry point
+        from ivr.outbound.schedule import enqueue_attempt  # the callback scheduler's entry point
 
         enqueue_attempt(found.redis, callback_id)
     except (ImportError, RedisError):

@@ -25,15 +25,14 @@ from ivr.desk.waiting import Person, TicketBrief, open_tickets_for, people_for
 from ivr.models import (
     Call,
     Callback,
-    CallbackKind,
     CallbackStatus,
     Disposition,
     Ticket,
     TicketKind,
     WrapUp,
 )
+from ivr.outbound.schedule import Owed, owe_callback
 from ivr.services import Services
-from ivr.store.db import insert_ignoring_duplicates
 from ivr.tickets.lifecycle import (
     FollowUps,
     log_on_ticket,
@@ -355,23 +354,19 @@ def _callback_by_key(session: Session, key: str) -> Callback | None:
 def _add_promise(
     session: Session, call: Call, agent: Agent, key: str, due: datetime, now: datetime
 ) -> None:
-    row = {
-        "dedupe_key": key,
-        "call_sid": call.call_sid,
-        "phone": call.caller_number,
-        "reason": f"callback promised by {agent.name}"[:200],
-        "important": False,
-        "due_at": due,
-        "status": CallbackStatus.PENDING.value,
-        "attempts": 0,
-        "created_at": now,
-        "kind": CallbackKind.RESIDENT.value,
-        "queue": call.queue,
-        "locale": call.locale,
-        "owner_id": agent.id,
-        "claimed_at": now,
-    }
-    insert_ignoring_duplicates(session, Callback.__table__, [row], "dedupe_key")  # type: ignore[arg-type]
+    owed = Owed(
+        key=key,
+        call_sid=call.call_sid,
+        phone=call.caller_number,
+        reason=f"callback promised by {agent.name}",
+        due_at=due,
+        created_at=now,
+        queue=call.queue,
+        locale=call.locale,
+        owner_id=agent.id,
+        claimed_at=now,
+    )
+    owe_callback(session, owed)
 
 
 def updatable_tickets(

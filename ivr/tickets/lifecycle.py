@@ -22,15 +22,14 @@ from ivr.core.prompts import Catalogue
 from ivr.core.service_levels import ServiceLevels, load_service_levels
 from ivr.core.ticket_numbers import number_for
 from ivr.models import (
-    Callback,
     CallbackKind,
-    CallbackStatus,
     Ticket,
     TicketKind,
     TicketLog,
     TicketPriority,
     TicketStatus,
 )
+from ivr.outbound.schedule import Owed, owe_callback
 from ivr.outbound.sms import enqueue_sms_delivery, queue_sms
 from ivr.queues import ESCALATE_JOB, TICKETS_JOB, tickets_queue
 from ivr.store.db import insert_ignoring_duplicates
@@ -455,24 +454,20 @@ def _promise_return_visit(session: Session, ticket: Ticket, now: datetime) -> No
     done (time to see that it holds), by the return-visit deadline."""
     if not ticket.caller_number.startswith("+") or ticket.return_visit_due is None:
         return
-    row = {
-        "dedupe_key": f"survey:ticket:{ticket.id}:{now.isoformat()}",
-        "call_sid": ticket.call_sid,
-        "phone": ticket.caller_number,
-        "reason": f"return visit: {ticket.kind.value} {ticket.number} resolved",
-        "important": False,
-        "due_at": ticket.return_visit_due,
-        "next_attempt_at": min(now + RETURN_VISIT_CALL_AFTER, ticket.return_visit_due),
-        "status": CallbackStatus.PENDING.value,
-        "attempts": 0,
-        "created_at": now,
-        "kind": CallbackKind.SURVEY.value,
-        "queue": ticket.kind.value,
-        "keeps_place": False,
-        "locale": ticket.locale,
-        "ticket_id": ticket.id,
-    }
-    insert_ignoring_duplicates(session, Callback.__table__, [row], "dedupe_key")  # type: ignore[arg-type]
+    owed = Owed(
+        key=f"survey:ticket:{ticket.id}:{now.isoformat()}",
+        call_sid=ticket.call_sid,
+        phone=ticket.caller_number,
+        reason=f"return visit: {ticket.kind.value} {ticket.number} resolved",
+        due_at=ticket.return_visit_due,
+        next_attempt_at=min(now + RETURN_VISIT_CALL_AFTER, ticket.return_visit_due),
+        created_at=now,
+        kind=CallbackKind.SURVEY,
+        queue=ticket.kind.value,
+        locale=ticket.locale,
+        ticket_id=ticket.id,
+    )
+    owe_callback(session, owed)
 
 
 # --- the return visit's answer ----------------------------------------------------------

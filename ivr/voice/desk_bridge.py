@@ -3,7 +3,7 @@
 
 Routes join the `voice` blueprint, so the signature check and the never-silent error
 handler apply; like every `/voice/*` view, nothing here runs SQL: who the agent is and
-where the caller waited travel in the URL the desk gave Twilio (see `ivr.desk.bridge`).
+where the caller waited travel in the URL the desk gave Twilio (see `ivr.voice.bridge`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from flask import Response, request
 from ivr.calllog.write import AGENT_ANSWERED
 from ivr.core.events import CallEvent, EventKind
 from ivr.core.verbs import Dial, Enqueue, Hangup, Speech
-from ivr.desk.bridge import Bridge
 from ivr.flows.engine import CallState
 from ivr.models import CallStatus
 from ivr.services import services
 from ivr.voice import fields
-from ivr.voice.inbound import _call_sid, _log_events, twiml, voice
+from ivr.voice.bridge import Bridge
+from ivr.voice.inbound import _call_sid, _log_events, edge, twiml, voice
 from ivr.voice.twiml import render
 
 __all__ = ["voice"]
@@ -34,7 +34,7 @@ def desk_bridge() -> Response:
     """The caller, taken from the queue at the desk: tell them, then ring the agent."""
     bridge = _bridge()
     if bridge is None:
-        return twiml(services().fallback_twiml)
+        return twiml(edge().fallback_twiml)
     _log_events([_desk_event(bridge, EventKind.DESK_BRIDGE)])
     dial = Dial(
         number=bridge.agent_phone,
@@ -50,7 +50,7 @@ def desk_bridged() -> Response:
     """The agent's leg ended: answered and done, or not answered and back to the queue."""
     bridge = _bridge()
     if bridge is None:
-        return twiml(services().fallback_twiml)
+        return twiml(edge().fallback_twiml)
     status = fields.text(request.form, "DialCallStatus", 32) or "failed"
     if status in AGENT_ANSWERED:
         _log_events([_desk_event(bridge, EventKind.DESK_DIALED, status=status)])

@@ -10,16 +10,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from flask import Blueprint, Response, abort, g, request
+from flask import Blueprint, Flask, Response, abort, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from ivr.core.events import CallEvent, EventKind
 from ivr.flows.engine import Caller, CallState, QueueWait, Recording, Turn
 from ivr.flows.speech import clean_digits, clean_speech
-from ivr.services import services
+from ivr.services import Services, services
 from ivr.voice import fields
-from ivr.voice.twiml import render
+from ivr.voice.twiml import SignatureChecker, render
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,31 @@ voice = Blueprint("voice", __name__, url_prefix="/voice")
 
 MAX_CALL_S = 7 * 24 * 3600  # far beyond Twilio's longest call: anything more is not a duration
 MAX_SEQUENCE = 10**8 - 1  # eight digits, as the status key always kept
+FALLBACK_PATH = "/voice/fallback?stage=recorded"
+
+
+@dataclass(frozen=True)
+class VoiceEdge:
+    """What only the webhooks need, made once at start-up: Twilio's signature check, and
+    the TwiML that answers when anything else fails (rendered ahead, so it cannot fail)."""
+
+    signatures: SignatureChecker
+    fallback_twiml: str
+
+    @classmethod
+    def build(cls, found: Services) -> VoiceEdge:
+        fallback = render(found.engine.fallback(FALLBACK_PATH))
+        return cls(SignatureChecker(found.settings.twilio_auth_token), fallback)
+
+
+def init_voice(app: Flask) -> None:
+    app.extensions["ivr.voice"] = VoiceEdge.build(app.extensions["ivr"])
+    app.register_blueprint(voice)
+
+
+def edge() -> VoiceEdge:
+    found: VoiceEdge = current_app.extensions["ivr.voice"]
+    return found
 
 
 def twiml(xml: str) -> Response:
@@ -46,7 +72,7 @@ def check_signature() -> None:
     g.started = time.perf_counter()
     signature = request.headers.get("X-Twilio-Signature", "")
     settings_header = request.headers.get("X-Twilio-Webhooks-Signature-Settings", "")
-    if not services().signatures.is_genuine(public_url(), request.form, signature, settings_header):
+    if not edge().signatures.is_genuine(public_url(), request.form, signature, settings_header):
         log.warning(
             "rejected %s %s from %s: %s signature",
             request.method,
@@ -63,7 +89,7 @@ def answer_anyway(error: Exception) -> Response | HTTPException:
     if isinstance(error, HTTPException):
         return error
     log.exception("voice webhook %s failed; answering with the fallback", request.path)
-    return twiml(services().fallback_twiml)
+    return twiml(edge().fallback_twiml)
 
 
 def _elapsed_ms() -> float:
@@ -286,4 +312,4 @@ def fallback() -> Response:
                 )
             )
         )
-    return twiml(services().fallback_twiml)
+    return twiml(edge().fallback_twiml)

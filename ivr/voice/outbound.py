@@ -14,18 +14,14 @@ from typing import Any
 
 from flask import Response, request
 
+from ivr.callbacks.dispatch import RESIDENT_RING_S, RETRY_AFTER
+from ivr.callbacks.legs import MAX_TRIES, CallbackLeg
+from ivr.callbacks.outcomes import RATINGS
 from ivr.core.events import CallEvent, EventKind
 from ivr.core.prompts import Catalogue
 from ivr.core.ticket_numbers import spoken_digits
 from ivr.core.verbs import Dial, Gather, Hangup, Redirect, Speech, Verb
 from ivr.flows.speech import clean_digits
-from ivr.outbound.callbacks import (
-    MAX_TRIES,
-    RATINGS,
-    RESIDENT_RING_S,
-    RETRY_AFTER,
-    CallbackLeg,
-)
 from ivr.services import services
 from ivr.voice import fields
 from ivr.voice.inbound import MAX_CALL_S, _call_sid, _log_events, _sequence_number, twiml, voice

@@ -19,8 +19,8 @@ from rq.job import Job
 from rq.scheduler import RQScheduler
 from rq.worker import BaseWorker
 
+from ivr.calllog.spool import Spool
 from ivr.queues import ALL_QUEUES, CALL_LOG_QUEUE
-from ivr.voice.spool import Spool
 
 BACKLOG_LIMIT_S = 30.0  # a call-log job older than this: the workers are not keeping up
 SPOOL_LIMIT_S = 60.0  # the replayer runs every few seconds; a batch this old is stuck
@@ -77,7 +77,7 @@ def _check_spool(found: Readiness, spool: Spool, at: float) -> None:
 
 
 def _spooled_at(name: str) -> float | None:
-    """Spool files are named by the nanosecond they were written (see ivr.voice.spool)."""
+    """Spool files are named by the nanosecond they were written (see ivr.calllog.spool)."""
     head = name.split("-", 1)[0]
     return int(head) / 1e9 if head.isdigit() else None
 

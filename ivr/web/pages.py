@@ -7,23 +7,20 @@ factory names their blueprints in `exempt`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from flask import Blueprint, Flask, Response, render_template, request
+from flask import Blueprint, Flask, Response, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ivr.config import Settings
-from ivr.console.home import console
-from ivr.desk.views import desk
 from ivr.services import services
 from ivr.web.access import current_staff, init_login
 from ivr.web.auth import auth
 from ivr.web.sign_in_limit import limit_sign_ins
 
-PAGES = (auth, console, desk)
-PAGE_NAMES = frozenset(page.name for page in PAGES)
+PAGES_KEY = "ivr.staff_pages"  # the blueprints whose answers get PAGE_HEADERS
 
 # Pages with staff and residents' details: never framed, cached or leaked in a Referer.
 PAGE_HEADERS = {
@@ -35,8 +32,11 @@ PAGE_HEADERS = {
 }
 
 
-def register_web(app: Flask, settings: Settings, exempt: Iterable[Blueprint]) -> None:
-    """Sessions, CSRF and the staff pages; `exempt` blueprints skip CSRF."""
+def register_web(
+    app: Flask, settings: Settings, pages: Sequence[Blueprint], exempt: Iterable[Blueprint]
+) -> None:
+    """Sessions, CSRF, sign-in and the staff `pages` (the desk, the console); `exempt`
+    blueprints skip CSRF."""
     configure_cookies(app, settings)
     # A desk stays open for a whole shift: the token lives as long as the session.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
@@ -44,8 +44,10 @@ def register_web(app: Flask, settings: Settings, exempt: Iterable[Blueprint]) ->
     for blueprint in exempt:
         csrf.exempt(blueprint)
     init_login(app)
-    for page in PAGES:
+    staff_pages = (auth, *pages)
+    for page in staff_pages:
         app.register_blueprint(page)
+    app.extensions[PAGES_KEY] = frozenset(page.name for page in staff_pages)
     limit_sign_ins(app, settings, app.extensions["ivr"].redis)
     app.after_request(add_page_headers)
     app.register_error_handler(CSRFError, csrf_refused)
@@ -64,7 +66,7 @@ def configure_cookies(app: Flask, settings: Settings) -> None:
 
 
 def add_page_headers(response: Response) -> Response:
-    if request.blueprint not in PAGE_NAMES:
+    if request.blueprint not in current_app.extensions[PAGES_KEY]:
         return response
     for name, value in PAGE_HEADERS.items():
         response.headers.setdefault(name, value)

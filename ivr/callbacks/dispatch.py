@@ -16,24 +16,25 @@ from __future__ import annotations
 
 import logging
 from bisect import bisect_left
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
-from redis import Redis
-from rq.exceptions import DuplicateJobError, NoSuchJobError
-from rq.job import Job, JobStatus
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from ivr.callbacks.legs import (
+    AGENT_PATH,
+    MAX_TRIES,
+    STATUS_PATH,
+    SURVEY_PATH,
+    CallbackLeg,
+    PlannedCall,
+)
 from ivr.calllog.waiting import waiting_callers
 from ivr.config import Settings
-from ivr.core.callback_prompts import SOURCES, TOPICS
-from ivr.core.events import CallEvent, EventKind
+from ivr.core.callback_prompts import TOPICS
 from ivr.core.hours import next_opening, office_is_open
-from ivr.core.prompts import Catalogue
 from ivr.models import (
     AttemptStatus,
     Availability,
@@ -46,184 +47,25 @@ from ivr.models import (
     User,
 )
 from ivr.outbound.telephony import Telephony, TelephonyError
-from ivr.queues import DISPATCH_JOB, OUTBOUND_JOB, outbound_queue
 from ivr.registry.residents import is_e164
 from ivr.store.db import Database, insert_ignoring_duplicates
-from ivr.tickets.lifecycle import FollowUps, note_return_visit
 
 log = logging.getLogger(__name__)
 
-MAX_TRIES = 3  # rings of the resident; an agent who does not answer does not use one up
 RETRY_AFTER = timedelta(minutes=15)
 UNPLACED_AFTER = timedelta(minutes=5)  # claimed, no CallSid: the worker died before placing
 SILENT_AFTER = timedelta(hours=2)  # placed, but no result ever came back from Twilio
 RESIDENT_RING_S = 30
 SURVEYS_PER_SWEEP = 20  # a burst of automated calls is spread over the following minutes
 
-# A job in these states is still going to run: asking again must not add another.
-STILL_TO_RUN = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
-
-AGENT_PATH = "/voice/callback/agent"
-STATUS_PATH = "/voice/callback/status"
-SURVEY_PATH = "/voice/callback/survey"
 
 # How the callback came about (SOURCES), by its key's prefix.
 SOURCE_BY_KEY_PREFIX = {"virtual-hold": "asked", "abandoned": "missed", "message": "message"}
 IN_FLIGHT = (AttemptStatus.DIALING_AGENT, AttemptStatus.DIALING_RESIDENT)
-FINAL_CALL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
-RATINGS = {"1": "satisfied", "2": "average", "3": "dissatisfied"}
 
 
 class ClaimedElsewhereError(RuntimeError):
     """Another worker claimed this try (or the agent) first: this one stands down."""
-
-
-# --- what a placed call's webhooks need, carried in the URLs Twilio signs -------------------
-
-
-@dataclass(frozen=True)
-class CallbackLeg:
-    callback_id: int
-    attempt_id: int
-    kind: CallbackKind
-    phone: str  # the resident's
-    locale: str  # the resident's
-    prior: int = 0  # tries already counted against the resident's three
-    source: str = "general"
-    topic: str = "general"
-    unit: str = ""
-    agent_id: int | None = None
-    agent: str = ""  # the agent's username, for the call log's handler
-    ticket_number: str = ""
-
-    @property
-    def is_last_try(self) -> bool:
-        return self.prior + 1 >= MAX_TRIES
-
-    def query(self, **extra: str | int) -> str:
-        fields: dict[str, str | int] = {
-            "cb": self.callback_id,
-            "at": self.attempt_id,
-            "k": self.kind.value,
-            "to": self.phone,
-            "lang": self.locale,
-            "prior": self.prior,
-            "src": self.source,
-            "topic": self.topic,
-            "ul": self.unit,
-            "ag": self.agent_id or "",
-            "an": self.agent,
-            "t": self.ticket_number,
-            **extra,
-        }
-        return urlencode({key: value for key, value in fields.items() if value != ""})
-
-    @classmethod
-    def from_args(cls, args: Mapping[str, str]) -> CallbackLeg:
-        """Raises ValueError on anything we would not have written ourselves."""
-        phone, agent, number = args.get("to", ""), args.get("ag", ""), args.get("t", "")
-        if not is_e164(phone):
-            raise ValueError("no resident number")
-        if args.get("src", "general") not in (*SOURCES, "survey"):
-            raise ValueError("unknown source")
-        if args.get("topic", "general") not in TOPICS:
-            raise ValueError("unknown topic")
-        if (agent and not agent.isdigit()) or (number and not number.isdigit()):
-            raise ValueError("malformed agent or ticket number")
-        return cls(
-            callback_id=_small_int(args.get("cb", "")),
-            attempt_id=_small_int(args.get("at", "")),
-            kind=CallbackKind(args.get("k", "")),
-            phone=phone,
-            locale=args.get("lang", "")[:16],
-            prior=min(_small_int(args.get("prior", "0")), 100),
-            source=args.get("src", "general"),
-            topic=args.get("topic", "general"),
-            unit=args.get("ul", "")[:64],
-            agent_id=int(agent) if agent else None,
-            agent=args.get("an", "")[:64],
-            ticket_number=number[:16],
-        )
-
-    def detail(self) -> dict[str, Any]:
-        """What every event of this leg carries, for the worker and the call log."""
-        return {
-            "cb": self.callback_id,
-            "at": self.attempt_id,
-            "kind": self.kind.value,
-            "phone": self.phone,
-            "topic": self.topic,
-            "agent_id": self.agent_id,
-            "agent": self.agent,
-        }
-
-
-def _small_int(raw: str) -> int:
-    if not (raw.isdigit() and len(raw) <= 18):
-        raise ValueError(f"not an id: {raw!r}")
-    return int(raw)
-
-
-@dataclass(frozen=True)
-class PlannedCall:
-    """A claimed attempt, ready for Twilio: who to ring and where Twilio fetches the TwiML."""
-
-    attempt_id: int
-    to: str
-    url: str
-    status_callback: str
-    status: AttemptStatus
-
-
-# --- asking the workers -----------------------------------------------------------------
-
-
-def enqueue_attempt(redis: Redis, callback_id: int) -> None:
-    """Ask a worker to try this callback now (the desk's "call back now").
-
-    The job id names the callback, so a double click while the first job still waits
-    enqueues nothing more; the attempt's idempotency key guards against the rest.
-    """
-    _enqueue_once(redis, f"callback-now-{callback_id}", callback_id, True)
-
-
-def enqueue_due(redis: Redis, callback_id: int) -> None:
-    """The sweep found this callback due: try it if it still is when the job runs."""
-    _enqueue_once(redis, f"callback-due-{callback_id}", callback_id, False)
-
-
-def _enqueue_once(redis: Redis, job_id: str, callback_id: int, on_request: bool) -> None:
-    for _ in range(2):  # a second collision means another click enqueued it just now
-        try:
-            _enqueue_unique(redis, job_id, callback_id, on_request)
-            return
-        except DuplicateJobError:
-            if not _cleared(redis, job_id):
-                return  # the earlier job is still to run: asking again adds nothing
-
-
-def _cleared(redis: Redis, job_id: str) -> bool:
-    """Remove an earlier job that will not run again (a failure kept for inspection), so it
-    does not block a new try; False when it is still queued, running or scheduled."""
-    try:
-        earlier = Job.fetch(job_id, connection=redis)
-    except NoSuchJobError:  # it finished between the two calls
-        return True
-    if earlier.get_status(refresh=False) in STILL_TO_RUN:
-        return False
-    earlier.delete()
-    return True
-
-
-def _enqueue_unique(redis: Redis, job_id: str, callback_id: int, on_request: bool) -> None:
-    outbound_queue(redis).enqueue(
-        DISPATCH_JOB,
-        callback_id,
-        on_request=on_request,
-        job_id=job_id,
-        unique=True,
-        **OUTBOUND_JOB,
-    )
 
 
 # --- the sweep: what is due, in which order ------------------------------------------------
@@ -513,7 +355,7 @@ def settle(
 ) -> bool:
     """End an attempt (once: a replay finds `ended_at` set), free or rest its agent, and
     decide the callback: done, another try in 15 minutes, or unreachable after three."""
-    attempt = _locked_attempt(session, attempt_id)
+    attempt = locked_attempt(session, attempt_id)
     if attempt is None or attempt.ended_at is not None:
         return False
     attempt.status, attempt.outcome, attempt.ended_at = status, outcome[:200], at
@@ -544,7 +386,7 @@ def _finish(callback: Callback, status: CallbackStatus, outcome: str, at: dateti
     callback.completed_at, callback.next_attempt_at = at, None
 
 
-def _locked_attempt(session: Session, attempt_id: int) -> CallbackAttempt | None:
+def locked_attempt(session: Session, attempt_id: int) -> CallbackAttempt | None:
     # The callback first, as the dispatcher locks it: both orders agree, so no deadlock.
     callback_id = session.scalar(
         select(CallbackAttempt.callback_id).where(CallbackAttempt.id == attempt_id)
@@ -589,165 +431,3 @@ def settle_quiet_attempts(session: Session, now: datetime, settings: Settings) -
         log.warning("callback attempt %s: %s; marked unknown", attempt_id, why)
         settle(session, attempt_id, AttemptStatus.UNKNOWN, f"unknown: {why}", now, settings)
     return len(rows)
-
-
-# --- what the webhooks reported (applied by the call-log worker) -------------------------------
-
-CALLBACK_EVENTS = frozenset(
-    {
-        EventKind.CALLBACK_LEG,
-        EventKind.CALLBACK_AGENT,
-        EventKind.CALLBACK_DIALED,
-        EventKind.CALLBACK_STATUS,
-        EventKind.SURVEY_RATED,
-    }
-)
-
-
-@dataclass(frozen=True)
-class Reported:
-    """One webhook's event, with what the worker needs to act on it."""
-
-    event: CallEvent
-    attempt: CallbackAttempt
-    settings: Settings
-    catalogues: Mapping[str, Catalogue]
-
-    @property
-    def at(self) -> datetime:
-        return self.event.at
-
-    @property
-    def value(self) -> str:
-        return str(self.event.detail.get("status") or self.event.detail.get("answer") or "")
-
-    def settle(self, status: AttemptStatus, outcome: str, session: Session) -> bool:
-        return settle(session, self.attempt.id, status, outcome, self.at, self.settings)
-
-
-def follow_callback_event(
-    session: Session,
-    event: CallEvent,
-    settings: Settings,
-    catalogues: Mapping[str, Catalogue],
-) -> FollowUps:
-    """Move an attempt on from what its call reported. Order-tolerant and idempotent: each
-    step checks the attempt's state, and an ended attempt is never ended again."""
-    attempt = _reported_attempt(session, event)
-    if attempt is None:
-        return FollowUps()
-    if attempt.call_sid is None:  # the worker died before it could store the CallSid
-        attempt.call_sid = event.call_sid[:64]
-    reported = Reported(event, attempt, settings, catalogues)
-    return _STEPS[event.kind](session, reported) or FollowUps()
-
-
-def _reported_attempt(session: Session, event: CallEvent) -> CallbackAttempt | None:
-    detail = event.detail
-    attempt_id, callback_id = detail.get("at"), detail.get("cb")
-    if not isinstance(attempt_id, int) or not isinstance(callback_id, int):
-        return None
-    attempt = _locked_attempt(session, attempt_id)
-    if attempt is None or attempt.callback_id != callback_id:
-        log.warning("call %s reports on unknown callback attempt %s", event.call_sid, attempt_id)
-        return None
-    return attempt
-
-
-def _leg_answered(session: Session, reported: Reported) -> None:
-    """The agent picked up (nothing to do yet), or the resident did: connected."""
-    attempt, detail = reported.attempt, reported.event.detail
-    if detail.get("leg") == "agent" or attempt.ended_at is not None:
-        return
-    attempt.status = AttemptStatus.CONNECTED
-    if detail.get("resident_sid"):
-        attempt.resident_call_sid = str(detail["resident_sid"])[:64]
-
-
-def _agent_answer(session: Session, reported: Reported) -> None:
-    attempt = reported.attempt
-    if reported.value == "accepted":
-        if attempt.status == AttemptStatus.DIALING_AGENT and attempt.ended_at is None:
-            attempt.status = AttemptStatus.DIALING_RESIDENT
-        return
-    outcome = f"{_agent_name(session, attempt)} did not accept the callback"
-    reported.settle(AttemptStatus.AGENT_NO_ANSWER, outcome, session)
-
-
-def _resident_dialed(session: Session, reported: Reported) -> None:
-    status = reported.value
-    if status == "completed":
-        outcome = f"{_agent_name(session, reported.attempt)} talked with the resident"
-        reported.settle(AttemptStatus.CONNECTED, outcome, session)
-    else:
-        reported.settle(AttemptStatus.RESIDENT_NO_ANSWER, f"resident: {status}", session)
-
-
-def _call_ended(session: Session, reported: Reported) -> None:
-    """Twilio's final status for the leg we placed: the agent's, or the survey's."""
-    status, attempt = reported.value, reported.attempt
-    if status not in FINAL_CALL_STATUSES or attempt.ended_at is not None:
-        return
-    if attempt.callback.kind == CallbackKind.SURVEY:
-        _survey_call_ended(session, reported, status)
-    elif attempt.status == AttemptStatus.DIALING_AGENT:
-        name = _agent_name(session, attempt)
-        did = (
-            "did not accept the callback" if status == "completed" else f"did not answer ({status})"
-        )
-        reported.settle(AttemptStatus.AGENT_NO_ANSWER, f"{name} {did}", session)
-    # The <Dial> result comes first and settles these; in case it was lost on the way:
-    elif attempt.status == AttemptStatus.CONNECTED:
-        reported.settle(AttemptStatus.CONNECTED, "talked with the resident", session)
-    else:  # the whisper never played: the resident did not pick up before the call ended
-        outcome = "resident: not reached before the agent's call ended"
-        reported.settle(AttemptStatus.RESIDENT_NO_ANSWER, outcome, session)
-
-
-def _survey_call_ended(session: Session, reported: Reported, status: str) -> None:
-    if status == "completed":
-        outcome = "return visit: answered, no rating given"
-        reported.settle(AttemptStatus.CONNECTED, outcome, session)
-    else:
-        reported.settle(AttemptStatus.RESIDENT_NO_ANSWER, f"resident: {status}", session)
-
-
-def _survey_rated(session: Session, reported: Reported) -> FollowUps:
-    """The return visit's answer goes on the ticket's log; dissatisfied reopens and escalates."""
-    rating = str(reported.event.detail.get("rating") or "")
-    label = RATINGS.get(rating)
-    callback = reported.attempt.callback
-    outcome = f"return visit: {label} ({rating})" if label else "return visit: no rating given"
-    reported.settle(AttemptStatus.CONNECTED, outcome, session)
-    if callback.status == CallbackStatus.DONE:
-        callback.outcome = outcome  # the call's end may have been applied first
-    ticket = (
-        session.get(Ticket, callback.ticket_id, with_for_update=True)
-        if callback.ticket_id
-        else None
-    )
-    if ticket is None or label is None:
-        return FollowUps()
-    return note_return_visit(
-        session,
-        ticket,
-        callback.id,
-        int(rating),
-        reported.at,
-        reported.settings,
-        reported.catalogues,
-    )
-
-
-def _agent_name(session: Session, attempt: CallbackAttempt) -> str:
-    name = session.scalar(select(User.username).where(User.id == attempt.agent_id))
-    return f"agent {name}" if name else "the agent"
-
-
-_STEPS: dict[EventKind, Callable[[Session, Reported], FollowUps | None]] = {
-    EventKind.CALLBACK_LEG: _leg_answered,
-    EventKind.CALLBACK_AGENT: _agent_answer,
-    EventKind.CALLBACK_DIALED: _resident_dialed,
-    EventKind.CALLBACK_STATUS: _call_ended,
-    EventKind.SURVEY_RATED: _survey_rated,
-}

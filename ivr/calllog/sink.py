@@ -15,10 +15,10 @@ import time
 from redis import Redis
 from redis.exceptions import RedisError
 
+from ivr.calllog.spool import Payload, Spool
 from ivr.core.events import CallEvent
 from ivr.queues import CALL_LOG_JOB, RECORD_JOB, call_log_queue
 from ivr.store.redis_rest import RedisRest
-from ivr.voice.spool import Payload, Spool
 
 log = logging.getLogger(__name__)
 

@@ -27,11 +27,11 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
-from ivr.calllog.follow_up import follow_up_events
 from ivr.calllog.write import CALLS_HELD, hold_calls, record_events
 from ivr.config import Settings
 from ivr.core.events import CallEvent, plain_text
 from ivr.core.prompts import Catalogue
+from ivr.intake.follow_up import follow_up_events
 from ivr.models import DeadLetter
 from ivr.store.db import insert_ignoring_duplicates
 from ivr.tickets.lifecycle import FollowUps

@@ -12,14 +12,14 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from ivr.callbacks.outcomes import CALLBACK_EVENTS, follow_callback_event
 from ivr.calllog.write import held_call
 from ivr.config import Settings
 from ivr.core.events import CallEvent, EventKind
 from ivr.core.hours import next_opening
 from ivr.core.prompts import Catalogue
-from ivr.models import Call, Callback, CallbackStatus, CallOutcome, Resident, Ticket
-from ivr.outbound.callbacks import CALLBACK_EVENTS, follow_callback_event
-from ivr.store.db import insert_ignoring_duplicates
+from ivr.models import Call, CallOutcome, Resident, Ticket
+from ivr.outbound.schedule import Owed, owe_callback
 from ivr.tickets.lifecycle import FollowUps, open_ticket, service_levels
 
 # Why we owe a callback, by the message node the caller left it at.
@@ -137,25 +137,22 @@ def _add_callback(
     queue: str | None = None,
     keeps_place: bool = False,
 ) -> None:
-    """One callback task per key, however often the events that owe it are replayed.
-    Its queue (what it is about) and language come from the call when not given."""
+    """Its queue (what it is about) and language come from the call when not given."""
     call = held_call(session, event.call_sid)
-    row = {
-        "dedupe_key": key,
-        "call_sid": event.call_sid,
-        "phone": call.caller_number if call else "",
-        "queue": (queue or _purpose(call) or "")[:32] or None,
-        "keeps_place": keeps_place,
-        **({"locale": call.locale} if call else {}),
-        "reason": reason[:200],
-        "important": important,
-        "due_at": due_at,
-        "status": CallbackStatus.PENDING.value,
-        "recording_url": recording_url,
-        "attempts": 0,
-        "created_at": event.at,
-    }
-    insert_ignoring_duplicates(session, Callback.__table__, [row], "dedupe_key")  # type: ignore[arg-type]
+    owed = Owed(
+        key=key,
+        call_sid=event.call_sid,
+        phone=call.caller_number if call else "",
+        queue=queue or _purpose(call),
+        keeps_place=keeps_place,
+        locale=call.locale if call else None,
+        reason=reason,
+        important=important,
+        due_at=due_at,
+        recording_url=recording_url,
+        created_at=event.at,
+    )
+    owe_callback(session, owed)
 
 
 def _purpose(call: Call | None) -> str | None:

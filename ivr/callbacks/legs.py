@@ -1,0 +1,119 @@
+"""What a placed callback or survey call's webhooks need, carried in the URLs Twilio signs.
+
+The dispatcher writes a leg into the URLs it hands Twilio (`ivr.callbacks.dispatch`); the
+webhooks (`ivr/voice/outbound.py`) read it back and trust it, as Twilio signs what it calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from ivr.core.callback_prompts import SOURCES, TOPICS
+from ivr.models import (
+    AttemptStatus,
+    CallbackKind,
+)
+from ivr.registry.residents import is_e164
+
+MAX_TRIES = 3  # rings of the resident; an agent who does not answer does not use one up
+
+AGENT_PATH = "/voice/callback/agent"
+STATUS_PATH = "/voice/callback/status"
+SURVEY_PATH = "/voice/callback/survey"
+
+
+@dataclass(frozen=True)
+class CallbackLeg:
+    callback_id: int
+    attempt_id: int
+    kind: CallbackKind
+    phone: str  # the resident's
+    locale: str  # the resident's
+    prior: int = 0  # tries already counted against the resident's three
+    source: str = "general"
+    topic: str = "general"
+    unit: str = ""
+    agent_id: int | None = None
+    agent: str = ""  # the agent's username, for the call log's handler
+    ticket_number: str = ""
+
+    @property
+    def is_last_try(self) -> bool:
+        return self.prior + 1 >= MAX_TRIES
+
+    def query(self, **extra: str | int) -> str:
+        fields: dict[str, str | int] = {
+            "cb": self.callback_id,
+            "at": self.attempt_id,
+            "k": self.kind.value,
+            "to": self.phone,
+            "lang": self.locale,
+            "prior": self.prior,
+            "src": self.source,
+            "topic": self.topic,
+            "ul": self.unit,
+            "ag": self.agent_id or "",
+            "an": self.agent,
+            "t": self.ticket_number,
+            **extra,
+        }
+        return urlencode({key: value for key, value in fields.items() if value != ""})
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> CallbackLeg:
+        """Raises ValueError on anything we would not have written ourselves."""
+        phone, agent, number = args.get("to", ""), args.get("ag", ""), args.get("t", "")
+        if not is_e164(phone):
+            raise ValueError("no resident number")
+        if args.get("src", "general") not in (*SOURCES, "survey"):
+            raise ValueError("unknown source")
+        if args.get("topic", "general") not in TOPICS:
+            raise ValueError("unknown topic")
+        if (agent and not agent.isdigit()) or (number and not number.isdigit()):
+            raise ValueError("malformed agent or ticket number")
+        return cls(
+            callback_id=_small_int(args.get("cb", "")),
+            attempt_id=_small_int(args.get("at", "")),
+            kind=CallbackKind(args.get("k", "")),
+            phone=phone,
+            locale=args.get("lang", "")[:16],
+            prior=min(_small_int(args.get("prior", "0")), 100),
+            source=args.get("src", "general"),
+            topic=args.get("topic", "general"),
+            unit=args.get("ul", "")[:64],
+            agent_id=int(agent) if agent else None,
+            agent=args.get("an", "")[:64],
+            ticket_number=number[:16],
+        )
+
+    def detail(self) -> dict[str, Any]:
+        """What every event of this leg carries, for the worker and the call log."""
+        return {
+            "cb": self.callback_id,
+            "at": self.attempt_id,
+            "kind": self.kind.value,
+            "phone": self.phone,
+            "topic": self.topic,
+            "agent_id": self.agent_id,
+            "agent": self.agent,
+        }
+
+
+def _small_int(raw: str) -> int:
+    if not (raw.isdigit() and len(raw) <= 18):
+        raise ValueError(f"not an id: {raw!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    """A claimed attempt, ready for Twilio: who to ring and where Twilio fetches the TwiML."""
+
+    attempt_id: int
+    to: str
+    url: str
+    status_callback: str
+    status: AttemptStatus
