@@ -1,3 +1,3 @@
-"""The call register: events written by the workers, what they set in motion, and the
-queries staff pages read.
-"""
+"""The call register: the webhooks' way in (`sink`, with `spool` for when Redis is away),
+events written by the workers (`write`), who is waiting for a person (`waiting`), and the
+queries and timelines staff pages read."""

@@ -1,1 +1,2 @@
-"""What the hotline sends: callbacks, SMS, and the Twilio REST client they go through."""
+"""What leaves the hotline: callbacks owed and the worker asked to try them (`schedule`),
+SMS (`sms`, an outbox), and the Twilio REST client they go through (`telephony`)."""
