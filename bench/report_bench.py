@@ -39,8 +39,10 @@ from sqlalchemy import Engine, event, func, select, text
 from ivr.config import load_settings
 from ivr.core.clock import FrozenClock
 from ivr.models import Call
-from ivr.reporting.kpi import Period, kpis, notable
+from ivr.reporting.kpi import kpis
 from ivr.reporting.monthly import build_report
+from ivr.reporting.notable import notable
+from ivr.reporting.periods import Period
 from ivr.store.db import Database, upgrade
 
 CHUNK = 20_000  # calls generated and written at a time

@@ -152,7 +152,7 @@ def call(
     decline: bool,
 ) -> None:
     """Phone the running hotline from this terminal, as Twilio would, or answer its call."""
-    from ivr.sim.phone import answer_from_terminal, call_from_terminal
+    from ivr.sim.terminal import answer_from_terminal, call_from_terminal
 
     if answer is None and (callee or decline):
         raise click.UsageError("--to and --decline go with --answer")
@@ -207,7 +207,7 @@ def upgrade() -> None:
 
 def _valid_month(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     """YYYY-MM, checked before anything is opened or written."""
-    from ivr.reporting.kpi import Period
+    from ivr.reporting.periods import Period
 
     try:
         Period.parse_month(value, UTC)

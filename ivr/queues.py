@@ -1,7 +1,7 @@
 """Queue names, job defaults and the jobs by name, in one place for web and workers alike.
 
 The web enqueues a job by its path (`worker.jobs.<name>`), so it never imports the worker;
-`tests/test_queues.py` checks that every name here is a job the worker has."""
+`tests/worker/test_queues.py` checks that every name here is a job the worker has."""
 
 from __future__ import annotations
 

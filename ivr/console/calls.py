@@ -38,14 +38,13 @@ from ivr.calllog.timeline import (
 )
 from ivr.console.home import add_to_navigation, console, filter_args, page_asked, page_links
 from ivr.core import labels
+from ivr.core.terms import CATEGORY_LABELS, OUTCOME_LABELS, Label
 from ivr.models import (
     AuditAction,
     AuditEntry,
     Call,
     Callback,
     CallbackAttempt,
-    CallCategory,
-    CallOutcome,
     OutboundMessage,
     StaffRole,
     Ticket,
@@ -57,25 +56,6 @@ from ivr.services import services
 from ivr.store.filters import Cursor, FilterError, Keyset, optional_cursor
 from ivr.web.access import CONSOLE_ROLES, current_staff, require_role
 
-Label = tuple[str, str]  # Chinese, English
-
-CATEGORY_LABELS: dict[CallCategory, Label] = {
-    CallCategory.REPAIR: ("报修", "Repair"),
-    CallCategory.COMPLAINT: ("投诉", "Complaint"),
-    CallCategory.INQUIRY: ("咨询", "Inquiry"),
-    CallCategory.HELP: ("求助", "Request for help"),
-    CallCategory.SUGGESTION: ("建议", "Suggestion"),
-    CallCategory.SALES: ("推销", "Sales call"),
-}
-OUTCOME_LABELS: dict[CallOutcome, Label] = {
-    CallOutcome.SELF_SERVED: ("自助完成", "Self-served"),
-    CallOutcome.TRANSFERRED: ("转人工", "Transferred"),
-    CallOutcome.AGENT_SERVED: ("人工接听", "Served by an agent"),
-    CallOutcome.MESSAGE: ("留言", "Message"),
-    CallOutcome.CALLBACK: ("要求回呼", "Callback"),
-    CallOutcome.ABANDONED: ("放弃", "Abandoned"),
-    CallOutcome.FAILED: ("未接通", "Not connected"),
-}
 DIRECTION_LABELS: dict[CallDirection, Label] = {
     CallDirection.INBOUND: ("呼入", "Inbound"),
     CallDirection.OUTBOUND: ("呼出", "Outbound"),

@@ -25,8 +25,10 @@ from ivr.console.board import display_helpers
 from ivr.console.home import add_to_navigation, console
 from ivr.core.labels import Label
 from ivr.reporting import charts
-from ivr.reporting.kpi import Kpis, Period, Ratio, check_targets, kpis
+from ivr.reporting.kpi import Kpis, Ratio, kpis
 from ivr.reporting.monthly import CATEGORIES, OUTCOMES, RATINGS, TARGET_NAMES, percent
+from ivr.reporting.periods import Period
+from ivr.reporting.targets import check_targets, ratios
 from ivr.services import services
 from ivr.store.filters import FilterError
 from ivr.tickets.lifecycle import service_levels
@@ -124,20 +126,6 @@ class KpiLine:
     @property
     def meter_high(self) -> float:
         return self.target if self.at_least else min(1.0, self.target * 2)
-
-
-def ratios(figures: Kpis) -> dict[str, Ratio]:
-    return {
-        "answer_rate": figures.answer_rate,
-        "abandonment": figures.abandonment,
-        "three_ring": figures.three_ring,
-        "service_level": figures.service_level,
-        "first_call_resolution": figures.first_call_resolution,
-        "repair_sla": figures.repair_sla,
-        "complaint_sla": figures.complaint_sla,
-        "satisfaction": figures.satisfied,
-        "callbacks_on_time": figures.callbacks_on_time,
-    }
 
 
 def kpi_lines(figures: Kpis) -> list[KpiLine]:

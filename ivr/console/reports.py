@@ -26,8 +26,8 @@ from ivr.console.home import add_to_navigation, console
 from ivr.core.labels import Label
 from ivr.models import AuditAction
 from ivr.queues import MONTHLY_REPORT_JOB, REPORT_JOB_TIMEOUT_S, TICKETS_JOB, tickets_queue
-from ivr.reporting.kpi import Period
 from ivr.reporting.monthly import CSV_NAME, HTML_NAME, PDF_NAME, available_reports, reports_dir
+from ivr.reporting.periods import Period
 from ivr.services import services
 from ivr.web.access import CONSOLE_ROLES, require_role
 

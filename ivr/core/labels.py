@@ -1,4 +1,5 @@
-"""What the desk calls things on screen: Chinese first, English after."""
+"""What staff pages call things, Chinese first, English after: one wording for the desk,
+the console, the CSV and the monthly report (categories and outcomes live in ivr.core.terms)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import re
 from collections.abc import Mapping
 from functools import cache
 
-Label = tuple[str, str]
+from ivr.core.terms import CATEGORY_LABELS, OUTCOME_LABELS
+from ivr.core.terms import Label as Label  # the pages type their labels with it
 
 PURPOSES: Mapping[str, Label] = {
     "emergency": ("紧急报修", "Emergency"),
@@ -15,23 +17,8 @@ PURPOSES: Mapping[str, Label] = {
     "inquiry": ("咨询", "Inquiry"),
     "general": ("人工服务", "General"),
 }
-CATEGORIES: Mapping[str, Label] = {
-    "repair": ("报修", "Repair"),
-    "complaint": ("投诉", "Complaint"),
-    "inquiry": ("咨询", "Inquiry"),
-    "help": ("求助", "Help"),
-    "suggestion": ("建议", "Suggestion"),
-    "sales": ("推销", "Sales"),
-}
-OUTCOMES: Mapping[str, Label] = {
-    "self_served": ("自助完成", "Self-served"),
-    "transferred": ("转人工", "Transferred"),
-    "agent_served": ("人工接听", "Agent served"),
-    "message": ("留言", "Message"),
-    "callback": ("预约回电", "Callback"),
-    "abandoned": ("放弃", "Abandoned"),
-    "failed": ("未接通", "Failed"),
-}
+CATEGORIES: Mapping[str, Label] = {str(key): label for key, label in CATEGORY_LABELS.items()}
+OUTCOMES: Mapping[str, Label] = {str(key): label for key, label in OUTCOME_LABELS.items()}
 RATINGS: Mapping[int, Label] = {  # R9: the caller's rating, 1 to 3
     1: ("满意", "Satisfied"),
     2: ("一般", "Average"),

@@ -36,6 +36,8 @@ from typing import Any
 
 import yaml
 
+from ivr.core.terms import CallCategory
+
 REPEAT = "repeat"  # an option target: say the same menu again, no failure counted
 NODE_TYPES = (
     "say",
@@ -72,7 +74,7 @@ INTERACTIVE = frozenset(
         "rating",
     }
 )
-CATEGORIES = frozenset({"repair", "complaint", "inquiry", "help", "suggestion", "sales"})
+CATEGORIES = frozenset(CallCategory)  # ivr.core.terms: one list, with its words
 
 
 class FlowError(ValueError):

@@ -9,7 +9,10 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ivr.core.terms import CallCategory, CallOutcome
 from ivr.models.base import Base, enum_column
+
+__all__ = ["CallCategory", "CallOutcome"]  # defined with their words in ivr.core.terms
 
 
 class CallStatus(StrEnum):
@@ -27,27 +30,6 @@ class CallStatus(StrEnum):
     @property
     def is_final(self) -> bool:
         return self not in {CallStatus.QUEUED, CallStatus.RINGING, CallStatus.IN_PROGRESS}
-
-
-class CallCategory(StrEnum):
-    """R4: every call is classified."""
-
-    REPAIR = "repair"  # 报修 / 有偿服务
-    COMPLAINT = "complaint"  # 投诉
-    INQUIRY = "inquiry"  # 事务咨询
-    HELP = "help"  # 事务求助
-    SUGGESTION = "suggestion"  # 建议与意见
-    SALES = "sales"  # R12: declined politely
-
-
-class CallOutcome(StrEnum):
-    SELF_SERVED = "self_served"  # the IVR finished the caller's business
-    TRANSFERRED = "transferred"  # handed to the human queue
-    AGENT_SERVED = "agent_served"  # a person took the call
-    MESSAGE = "message"  # the caller left a message for a callback
-    CALLBACK = "callback"  # the caller chose to be called back, keeping their place in line
-    ABANDONED = "abandoned"  # hung up before being served
-    FAILED = "failed"  # never connected (busy, failed, no answer)
 
 
 class Call(Base):

@@ -38,7 +38,6 @@ The same SQL runs on SQLite and PostgreSQL. Definitions:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -64,7 +63,7 @@ from ivr.models import (
     TicketLog,
     TicketPriority,
 )
-from ivr.registry.privacy import mask_number
+from ivr.reporting.periods import Period
 
 TARGETS_PATH = Path(__file__).with_name("kpi_targets.yaml")
 FINAL_STATUSES = tuple(status for status in CallStatus if status.is_final)
@@ -74,81 +73,6 @@ ESCALATION_LEVELS = (1, 2, 3)
 BUCKET_S = 900  # quarter hours: every time zone's offset is a whole number of them
 RATING_TEXTS = frozenset(str(rating) for rating in RATINGS)
 SURVEY_LOG_KIND, SURVEY_RATING = "return_visit", "rating"  # a return visit's ticket-log entry
-
-
-# --- periods --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    """From `start` (inclusive) to `end` (exclusive), both midnights in the hotline's zone."""
-
-    start: datetime
-    end: datetime
-
-    @classmethod
-    def month(cls, year: int, month: int, tz: tzinfo) -> Period:
-        following = (year + month // 12, month % 12 + 1)
-        return cls(datetime(year, month, 1, tzinfo=tz), datetime(*following, 1, tzinfo=tz))
-
-    @classmethod
-    def between(cls, first: date, last: date, tz: tzinfo) -> Period:
-        """The days from `first` to `last`, both included."""
-        if last < first:
-            raise ValueError(f"the period ends ({last}) before it starts ({first})")
-        return cls(_midnight(first, tz), _midnight(last + timedelta(days=1), tz))
-
-    @classmethod
-    def parse_month(cls, text: str, tz: tzinfo) -> Period:
-        """`2026-11` -> that month; ValueError for anything else."""
-        match = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
-        if not match or not 1 <= int(match[2]) <= 12 or int(match[1]) < 2000:
-            raise ValueError(f"{text!r} is not a month like 2026-11")
-        return cls.month(int(match[1]), int(match[2]), tz)
-
-    @property
-    def tz(self) -> tzinfo:
-        return self.start.tzinfo or UTC
-
-    @property
-    def is_month(self) -> bool:
-        return self.start.day == 1 and self == Period.month(
-            self.start.year, self.start.month, self.tz
-        )
-
-    @property
-    def label(self) -> str:
-        if self.is_month:
-            return f"{self.start:%Y-%m}"
-        return f"{self.start:%Y-%m-%d} – {self.days[-1]:%Y-%m-%d}"
-
-    @property
-    def days(self) -> list[date]:
-        first, count = self.start.date(), (self.end.date() - self.start.date()).days
-        return [first + timedelta(days=n) for n in range(count)]
-
-    @property
-    def utc_start(self) -> datetime:
-        return self.start.astimezone(UTC)
-
-    @property
-    def utc_end(self) -> datetime:
-        return self.end.astimezone(UTC)
-
-    def previous(self) -> Period:
-        """The month before a month; otherwise as many days just before."""
-        if self.is_month:
-            year, month = divmod(self.start.year * 12 + self.start.month - 2, 12)
-            return Period.month(year, month + 1, self.tz)
-        first = self.start.date() - timedelta(days=len(self.days))
-        return Period.between(first, self.start.date() - timedelta(days=1), self.tz)
-
-    def contains(self, column: Any) -> ColumnElement[bool]:
-        return and_(column >= self.utc_start, column < self.utc_end)
-
-
-def _midnight(day: date, tz: tzinfo) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=tz)
 
 
 # --- targets --------------------------------------------------------------------------
@@ -311,7 +235,7 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.count(case((condition, 1)))
 
 
-def _inbound(period: Period) -> ColumnElement[bool]:
+def inbound_in(period: Period) -> ColumnElement[bool]:
     return and_(Call.direction == "inbound", period.contains(Call.started_at))
 
 
@@ -334,7 +258,7 @@ def _call_counts(session: Session, period: Period, goals: KpiTargets) -> dict[st
         ),
         **{f"rated_{r}": _count_if(Call.satisfaction == r) for r in RATINGS},
     }
-    row = session.execute(select(*columns.values()).where(_inbound(period))).one()
+    row = session.execute(select(*columns.values()).where(inbound_in(period))).one()
     return {name: int(value or 0) for name, value in zip(columns, row, strict=True)}
 
 
@@ -362,7 +286,7 @@ def _queue_figures(session: Session, period: Period, goals: KpiTargets) -> _Queu
         )
         .select_from(CallEventRow)
         .join(Call, Call.call_sid == CallEventRow.call_sid)
-        .where(_inbound(period), CallEventRow.kind == EventKind.QUEUE_RESULT.value)
+        .where(inbound_in(period), CallEventRow.kind == EventKind.QUEUE_RESULT.value)
     ).one()
     exits, in_time, average, longest = row
     return _QueueFigures(
@@ -534,12 +458,12 @@ def _outbound_calls(session: Session, period: Period) -> int:
 
 
 def _inbound_count(session: Session, period: Period) -> int:
-    return int(session.scalar(select(func.count()).where(_inbound(period))) or 0)
+    return int(session.scalar(select(func.count()).where(inbound_in(period))) or 0)
 
 
 def _grouped(session: Session, period: Period, column: Any) -> dict[str, int]:
     rows = session.execute(
-        select(column, func.count()).where(_inbound(period)).group_by(column)
+        select(column, func.count()).where(inbound_in(period)).group_by(column)
     ).all()
     counts = {(str(key.value) if key is not None else ""): int(count) for key, count in rows}
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
@@ -559,7 +483,7 @@ def _volume(
     ~3000 rows a month), Python places each quarter in the hotline's zone, DST included."""
     bucket = _epoch_bucket(session, Call.started_at).label("bucket")
     rows = session.execute(
-        select(bucket, func.count()).where(_inbound(period)).group_by(bucket)
+        select(bucket, func.count()).where(inbound_in(period)).group_by(bucket)
     ).all()
     per_day = dict.fromkeys(period.days, 0)
     per_hour = [0] * 24
@@ -568,168 +492,3 @@ def _volume(
         per_day[local.date()] = per_day.get(local.date(), 0) + int(count)
         per_hour[local.hour] += int(count)
     return sorted(per_day.items()), per_hour
-
-
-# --- targets met ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TargetCheck:
-    key: str
-    actual: float | None
-    target: float
-    at_least: bool  # False: the figure must stay at or under the target
-
-    @property
-    def met(self) -> bool | None:
-        if self.actual is None:
-            return None
-        return self.actual >= self.target if self.at_least else self.actual <= self.target
-
-
-def check_targets(figures: Kpis) -> list[TargetCheck]:
-    """Each KPI that has a target, with whether the period met it (None: nothing to judge)."""
-    goals = figures.targets
-    return [
-        TargetCheck("answer_rate", figures.answer_rate.value, goals.answer_rate, True),
-        TargetCheck("abandonment", figures.abandonment.value, goals.abandonment_max, False),
-        TargetCheck("three_ring", figures.three_ring.value, goals.three_ring, True),
-        TargetCheck("service_level", figures.service_level.value, goals.service_level, True),
-        TargetCheck(
-            "first_call_resolution",
-            figures.first_call_resolution.value,
-            goals.first_call_resolution,
-            True,
-        ),
-        TargetCheck("repair_sla", figures.repair_sla.value, goals.sla_compliance, True),
-        TargetCheck("complaint_sla", figures.complaint_sla.value, goals.sla_compliance, True),
-        TargetCheck("satisfaction", figures.satisfied.value, goals.satisfaction, True),
-        TargetCheck(
-            "callbacks_on_time", figures.callbacks_on_time.value, goals.callbacks_on_time, True
-        ),
-    ]
-
-
-# --- notable calls and tickets ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NotableCall:
-    call_sid: str
-    started_at: datetime  # in the hotline's zone
-    caller: str  # masked
-    unit: str
-    category: str
-    outcome: str
-    waited_s: int | None = None
-    satisfaction: int | None = None
-
-
-@dataclass(frozen=True)
-class NotableTicket:
-    number: str
-    kind: str
-    category: str
-    priority: str
-    sla_tier: str
-    status: str
-    created_at: datetime  # in the hotline's zone
-    resolve_by: datetime | None
-    breached_at: datetime | None
-    escalation_level: int
-    caller: str  # masked
-    unit: str
-
-
-@dataclass(frozen=True)
-class Notable:
-    longest_waits: list[NotableCall]
-    dissatisfied: list[NotableCall]
-    breaches: list[NotableTicket]
-    major_complaints: list[NotableTicket]
-    emergencies: list[NotableTicket]
-
-
-def notable(session: Session, period: Period, settings: Settings, limit: int = 10) -> Notable:
-    """The calls and tickets a supervisor should look at: each list its top `limit`."""
-    zone = settings.timezone
-    complaint = Ticket.kind == TicketKind.COMPLAINT
-    major = and_(complaint, or_(Ticket.sla_tier == "major", Ticket.escalation_level >= 3))
-    emergency = Ticket.priority == TicketPriority.EMERGENCY
-    opened = period.contains(Ticket.created_at)
-    return Notable(
-        longest_waits=_longest_waits(session, period, zone, limit),
-        dissatisfied=_dissatisfied(session, period, zone, limit),
-        breaches=_tickets(session, period.contains(Ticket.breached_at), zone, limit),
-        major_complaints=_tickets(session, and_(opened, major), zone, limit),
-        emergencies=_tickets(session, and_(opened, emergency), zone, limit),
-    )
-
-
-def _notable_call(call: Call, zone: tzinfo, **extra: Any) -> NotableCall:
-    return NotableCall(
-        call_sid=call.call_sid,
-        started_at=call.started_at.astimezone(zone),
-        caller=mask_number(call.caller_number),
-        unit=call.unit or "",
-        category=call.category.value if call.category else "",
-        outcome=call.outcome.value if call.outcome else "",
-        satisfaction=call.satisfaction,
-        **extra,
-    )
-
-
-def _longest_waits(session: Session, period: Period, zone: tzinfo, limit: int) -> list[NotableCall]:
-    waited = CallEventRow.detail["waited_s"].as_integer()
-    rows = session.execute(
-        select(Call, waited)
-        .join(CallEventRow, CallEventRow.call_sid == Call.call_sid)
-        .where(
-            _inbound(period),
-            CallEventRow.kind == EventKind.QUEUE_RESULT.value,
-            waited.is_not(None),
-        )
-        .order_by(waited.desc(), Call.started_at)
-        .limit(limit)
-    ).all()
-    return [_notable_call(call, zone, waited_s=int(wait)) for call, wait in rows]
-
-
-def _dissatisfied(session: Session, period: Period, zone: tzinfo, limit: int) -> list[NotableCall]:
-    calls = session.scalars(
-        select(Call)
-        .where(_inbound(period), Call.satisfaction == 3)
-        .order_by(Call.started_at)
-        .limit(limit)
-    ).all()
-    return [_notable_call(call, zone) for call in calls]
-
-
-def _tickets(
-    session: Session, condition: ColumnElement[bool], zone: tzinfo, limit: int
-) -> list[NotableTicket]:
-    tickets = session.scalars(
-        select(Ticket).where(condition).order_by(Ticket.created_at, Ticket.id).limit(limit)
-    ).all()
-    return [_notable_ticket(ticket, zone) for ticket in tickets]
-
-
-def _local(moment: datetime | None, zone: tzinfo) -> datetime | None:
-    return moment.astimezone(zone) if moment else None
-
-
-def _notable_ticket(ticket: Ticket, zone: tzinfo) -> NotableTicket:
-    return NotableTicket(
-        number=ticket.number,
-        kind=ticket.kind.value,
-        category=ticket.category,
-        priority=ticket.priority.value,
-        sla_tier=ticket.sla_tier,
-        status=ticket.status.value,
-        created_at=ticket.created_at.astimezone(zone),
-        resolve_by=_local(ticket.resolve_by, zone),
-        breached_at=_local(ticket.breached_at, zone),
-        escalation_level=ticket.escalation_level,
-        caller=mask_number(ticket.caller_number),
-        unit=ticket.unit_text or "",
-    )

@@ -35,15 +35,10 @@ from ivr.core.labels import Label
 from ivr.models import Call
 from ivr.registry.privacy import mask_number
 from ivr.reporting import charts
-from ivr.reporting.kpi import (
-    Kpis,
-    Notable,
-    Period,
-    Ratio,
-    check_targets,
-    kpis,
-    notable,
-)
+from ivr.reporting.kpi import Kpis, Ratio, kpis
+from ivr.reporting.notable import Notable, notable
+from ivr.reporting.periods import Period
+from ivr.reporting.targets import KPI_NAMES, check_targets
 from ivr.store.db import Database
 from ivr.tickets.lifecycle import service_levels
 
@@ -69,17 +64,7 @@ CALL_STATUSES = {
     "no-answer": "无应答",
     "canceled": "已取消",
 }
-TARGET_NAMES: Mapping[str, Label] = {
-    "answer_rate": ("接听率", "Answer rate"),
-    "abandonment": ("放弃率", "Abandonment"),
-    "three_ring": ("三声内接听", "Three-ring compliance"),
-    "service_level": ("服务水平", "Service level"),
-    "first_call_resolution": ("解决率（首次来电）", "First-call resolution"),
-    "repair_sla": ("报修按时完成", "Repair SLA"),
-    "complaint_sla": ("投诉按时处理", "Complaint SLA"),
-    "satisfaction": ("满意度", "Satisfaction"),
-    "callbacks_on_time": ("回电按时", "Callbacks on time"),
-}
+TARGET_NAMES: Mapping[str, Label] = KPI_NAMES
 CSV_HEADER = (
     "来电时间",
     "结束时间",

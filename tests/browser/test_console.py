@@ -22,7 +22,7 @@ from ivr.services import services
 from tests.browser.conftest import PageLog, Screenshot, SignIn
 from tests.conftest import SHANGHAI
 from tests.console_seed import add_rows
-from tests.test_kpi import local, seed_month
+from tests.reporting.test_kpi import local, seed_month
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
 HOTLINE = "+8657112345678"

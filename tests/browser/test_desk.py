@@ -30,8 +30,7 @@ from tests.browser.conftest import (
     watched_page,
 )
 from tests.call_walk import Walk
-from tests.records import stored
-from tests.test_desk import (
+from tests.desk.test_desk import (
     LI,
     REST_CALLS,
     WANG_BRIDGE,
@@ -42,6 +41,7 @@ from tests.test_desk import (
     dial_action,
     waits_in_general_queue,
 )
+from tests.records import stored
 from tests.twilio_fake import TwilioFake, call_params
 
 RunJobs = Callable[[], int]

@@ -20,25 +20,24 @@ from ivr.core.clock import FrozenClock
 from ivr.flows.engine import QUEUE_HOLD_PAUSE_S, FlowEngine
 from ivr.models import Callback, OutboundMessage, Ticket
 from ivr.registry.residents import load_demo_estate
-from ivr.sim.phone import (
+from ivr.sim.caller import (
     GATHER_HINT,
-    MAX_REQUESTS_PER_CALL,
-    FlaskTransport,
     GatherReply,
+    KeyboardCaller,
+    ScriptedCaller,
+    read_gather_reply,
+    speaking_seconds,
+)
+from ivr.sim.phone import MAX_REQUESTS_PER_CALL, PhoneCall
+from ivr.sim.terminal import call_from_terminal
+from ivr.sim.transcript import Transcript, espeak_voice, find_espeak
+from ivr.sim.transport import (
+    FlaskTransport,
     HotlineAnswer,
     HotlineError,
     HotlineRefusedError,
     HotlineUnreachableError,
     HttpTransport,
-    KeyboardCaller,
-    PhoneCall,
-    ScriptedCaller,
-    Transcript,
-    call_from_terminal,
-    espeak_voice,
-    find_espeak,
-    read_gather_reply,
-    speaking_seconds,
 )
 from ivr.voice.twiml import SignatureChecker
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI, services_of

@@ -22,8 +22,8 @@ from ivr.intake.follow_up import CALLBACK_REASONS
 from ivr.models import Callback, CallbackStatus, StaffRole, User
 from ivr.services import services
 from tests.call_walk import Walk
+from tests.desk.test_desk import ZHAO_PHONE, add_residents, agent, desk_page, problem_in
 from tests.records import stored
-from tests.test_desk import ZHAO_PHONE, add_residents, agent, desk_page, problem_in
 from tests.twilio_fake import TwilioFake
 from tests.web_client import log_in, page_token
 

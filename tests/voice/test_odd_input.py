@@ -1,7 +1,7 @@
 """Odd input on the staff's pages and the API: every route answers NUL, huge values and broken
 UTF-8 with a 400 or 404, never a 500. The sweep walks the whole URL map, so a new route is
 covered the day it is added. (Twilio's /voice/ webhooks answer callers instead: see
-tests/test_bad_input.py.)"""
+tests/voice/test_bad_input.py.)"""
 
 from __future__ import annotations
 

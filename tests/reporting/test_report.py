@@ -21,7 +21,7 @@ from ivr.reporting import monthly as report
 from ivr.reporting.charts import bar_chart, count_ticks, satisfaction_chart
 from ivr.reporting.monthly import CSV_HEADER, build_report, find_chromium
 from ivr.services import services
-from tests.test_kpi import CALLS, Hotline, local, opened, seed_month
+from tests.reporting.test_kpi import CALLS, Hotline, local, opened, seed_month
 from worker.jobs import build_monthly_report
 
 EXTERNAL_URL = re.compile(r"""(?:src|href|url)\s*[=(]\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
@@ -53,7 +53,7 @@ def empty_month(
 
 @pytest.fixture
 def november(empty_month: Hotline) -> Hotline:
-    """The hand-made month of tests/test_kpi.py, whose every figure is known."""
+    """The hand-made month of tests/reporting/test_kpi.py, whose every figure is known."""
     with empty_month.db.session() as session:
         seed_month(session)
     return empty_month

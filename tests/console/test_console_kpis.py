@@ -15,10 +15,11 @@ from flask.testing import FlaskClient
 from ivr.console.kpis import chart_figures, draw_charts, styles_of
 from ivr.core.clock import FrozenClock
 from ivr.models import User
-from ivr.reporting.kpi import Period, kpis
+from ivr.reporting.kpi import kpis
+from ivr.reporting.periods import Period
 from ivr.services import services
 from tests.conftest import SHANGHAI
-from tests.test_kpi import local, seed_month
+from tests.reporting.test_kpi import local, seed_month
 from tests.web_client import assert_role_checks, page_html
 
 MakeUser = Callable[..., User]
@@ -27,7 +28,7 @@ CHART_NAMES = ("per-day", "per-hour", "categories", "outcomes", "escalations", "
 
 @pytest.fixture
 def november(app: Flask, clock: FrozenClock) -> Flask:
-    """The hand-made month of tests/test_kpi.py, seen from December when all is judged."""
+    """The hand-made month of tests/reporting/test_kpi.py, seen from December when all is judged."""
     with app.app_context(), services().db.session() as session:
         seed_month(session)
     clock.set(local(12, 5, 10))

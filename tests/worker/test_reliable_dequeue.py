@@ -16,8 +16,8 @@ from rq.registry import ScheduledJobRegistry
 
 from ivr.models import CallEventRow
 from ivr.queues import ALL_QUEUES, CALL_LOG_JOB, CALL_LOG_QUEUE, OUTBOUND_QUEUE, RECORD_JOB
+from tests.calllog.test_call_log_batches import webhook_payload
 from tests.records import stored
-from tests.test_call_log_batches import webhook_payload
 from worker.dequeue import ReliableQueue, intermediate_key
 from worker.runtime import HotlineWorker
 

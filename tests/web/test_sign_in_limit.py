@@ -14,7 +14,7 @@ from werkzeug.test import TestResponse
 
 from ivr.models import User
 from ivr.registry import staff
-from tests.test_auth import REFUSAL, stored_user
+from tests.web.test_auth import REFUSAL, stored_user
 from tests.web_client import STAFF_PASSWORD, page_token
 
 LIMITED = "对不起，从您所在的网络登录失败的次数过多"

@@ -32,7 +32,10 @@ from ivr.models import (
     TicketPriority,
     TicketStatus,
 )
-from ivr.reporting.kpi import Kpis, NotableCall, Period, Ratio, check_targets, kpis, notable
+from ivr.reporting.kpi import Kpis, Ratio, kpis
+from ivr.reporting.notable import NotableCall, notable
+from ivr.reporting.periods import Period
+from ivr.reporting.targets import check_targets
 from ivr.store.db import Database
 from tests.conftest import SHANGHAI
 

@@ -48,7 +48,7 @@ GOODBYE = "谢谢您的来电，我们会尽快答复，再见！"
 WANG_BRIDGE = f"node=general_queue&lang=zh-CN&seq=3&agent={{agent}}&name=%E7%8E%8B%E4%B8%BD&to=%2B{WANG_PHONE[1:]}"
 
 
-# --- helpers shared with tests/test_desk_*.py -------------------------------------------------
+# --- helpers shared with tests/desk/test_desk_*.py -------------------------------------------------
 
 
 def add_residents(app: Flask) -> None:

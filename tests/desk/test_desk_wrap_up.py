@@ -29,8 +29,7 @@ from ivr.outbound.telephony import RecordingHttpClient
 from ivr.services import services
 from ivr.tickets.lifecycle import open_ticket
 from tests.conftest import SHANGHAI
-from tests.records import stored
-from tests.test_desk import (
+from tests.desk.test_desk import (
     ZHANG,
     ZHAO_PHONE,
     add_residents,
@@ -43,6 +42,7 @@ from tests.test_desk import (
     take,
     waits_in_general_queue,
 )
+from tests.records import stored
 from tests.twilio_fake import TwilioFake
 from tests.web_client import page_token
 

@@ -23,7 +23,7 @@ from ivr.reporting import monthly as report
 from ivr.reporting.monthly import build_report, reports_dir
 from ivr.services import services
 from tests.records import stored
-from tests.test_kpi import seed_month
+from tests.reporting.test_kpi import seed_month
 from tests.web_client import assert_role_checks, log_in, page_token, submit
 
 MakeUser = Callable[..., User]

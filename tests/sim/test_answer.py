@@ -24,15 +24,11 @@ from ivr.flows.engine import QUEUE_HOLD_PAUSE_S, FlowEngine
 from ivr.models import Availability, Callback
 from ivr.outbound.telephony import SimulatedTelephony
 from ivr.registry.staff import set_availability
-from ivr.sim.phone import (
-    FlaskTransport,
-    HotlineAnswer,
-    PhoneCall,
-    ScriptedCaller,
-    Transcript,
-    answer_from_terminal,
-    speaking_seconds,
-)
+from ivr.sim.caller import ScriptedCaller, speaking_seconds
+from ivr.sim.phone import PhoneCall
+from ivr.sim.terminal import answer_from_terminal
+from ivr.sim.transcript import Transcript
+from ivr.sim.transport import FlaskTransport, HotlineAnswer
 from ivr.voice.inbound import edge, public_url
 from ivr.voice.twiml import SignatureChecker
 from tests.conftest import API_TOKEN, AUTH_TOKEN, BASE_URL, services_of

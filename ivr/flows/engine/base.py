@@ -1,0 +1,136 @@
+"""What every part of the engine shares: the flow, prompts and clock it was built with,
+the walk from node to node, and the words it speaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ivr.config import Settings
+from ivr.core.clock import Clock
+from ivr.core.events import CallEvent, EventKind
+from ivr.core.prompts import Catalogue
+from ivr.core.ticket_numbers import TicketNumbering, spoken_digits
+from ivr.core.verbs import Speech
+from ivr.flows.definition import Flow, Node
+from ivr.flows.engine.state import LATER, MAX_HOPS, Caller, CallState, Hop, PromptValues, Turn
+from ivr.flows.lookup import CallerLookup, NobodyKnown
+from ivr.flows.sealed_state import seal_for
+
+
+class EngineBase:
+    """The engine's parts and the walk; each kind of node is a part of its own."""
+
+    _silent: dict[str, Callable[[Caller, Node, CallState, Turn], Hop]]
+
+    def __init__(
+        self,
+        flow: Flow,
+        catalogues: Mapping[str, Catalogue],
+        settings: Settings,
+        clock: Clock,
+        lookup: Callable[[], CallerLookup] = NobodyKnown,
+        numbers: TicketNumbering | None = None,
+    ) -> None:
+        self.flow = flow
+        self.catalogues = catalogues
+        self.settings = settings
+        self.clock = clock
+        self.lookup = lookup
+        self.numbers = numbers
+        self.seal = seal_for(settings.state_key, settings.secret_key)
+        self.values = {
+            "hotline_name": settings.hotline_name,
+            "hotline_number": settings.hotline_number,
+            "business_hours": str(settings.business_hours),
+        }
+
+    def restart(self, call: Caller, state: CallState) -> Turn:
+        """A request we cannot place (odd or missing parameters): start the menu again."""
+        locale = state.locale if state.locale in self.catalogues else self.settings.default_locale
+        turn = Turn()
+        self._run(call, CallState(self.flow.start, locale, state.seq), turn)
+        return turn
+
+    def _run(self, call: Caller, state: CallState, turn: Turn) -> None:
+        """Walk from `state.node` through silent nodes to the next one that needs the caller."""
+        for _ in range(MAX_HOPS):
+            node = self.flow.node(state.node)
+            turn.events.append(self._event(call, state, EventKind.ENTERED))
+            silent = self._silent.get(node.type)
+            if silent is None:
+                hop = self._interact(call, node, state, turn)
+            else:
+                hop = silent(call, node, state, turn)
+            if hop is None:
+                return
+            target, state = hop
+            state = state.at(self._target(target, state))
+        raise RuntimeError(f"flow {self.flow.name!r} does not reach the caller from {state.node!r}")
+
+    def _target(self, target: str, state: CallState) -> str:
+        """`$name` targets come from what the call remembered (a sub-flow's return address)."""
+        if target.startswith("$"):
+            remembered = state.value(target[1:])
+            return remembered if remembered in self.flow.nodes else self.flow.start
+        return target
+
+    def _preferred_locale(self, number: str) -> str:
+        """R: a resident's remembered language choice, else the hotline's default."""
+        for home in self.lookup().households(number):
+            if home.language in self.catalogues:
+                return home.language
+        return self.settings.default_locale
+
+    def _locale(self, locale: str) -> str:
+        return locale if locale in self.catalogues else self.settings.default_locale
+
+    def _prompts(self, node: Node, state: CallState) -> list[Speech]:
+        return [
+            speech
+            for key in node.prompts
+            for speech in self._speak(state, self._numbered(key, state))
+        ]
+
+    def _numbered(self, key: str, state: CallState) -> str:
+        """A prompt that reads the ticket number, when no number was at hand: the
+        variant that says it comes by SMS (the worker numbers the ticket)."""
+        later = f"{key}{LATER}"
+        if state.value("no") or later not in self.catalogues[state.locale].prompts:
+            return key
+        return later
+
+    def _prompt_values(self, state: CallState, extra: Mapping[str, str]) -> PromptValues:
+        values = PromptValues(self.values)
+        values["unit_label"] = state.value("ul")
+        values["ticket_number"] = spoken_digits(state.value("no"))
+        values["building"], values["room"] = state.value("building"), state.value("room")
+        if state.value("slot"):
+            values["slot"] = self._word(state, f"slot.{state.value('slot')}")
+        values.update(extra)
+        return values
+
+    def _word(self, state: CallState, key: str) -> str:
+        """A word or phrase from the catalogue, as written (slot names, statuses)."""
+        prompt = self.catalogues[state.locale].prompts.get(key)
+        return prompt.text if prompt else ""
+
+    def _text(self, state: CallState, key: str, **extra: str) -> str:
+        catalogue = self.catalogues[state.locale]
+        prompt = catalogue.prompts.get(key)
+        return prompt.text.format_map(self._prompt_values(state, extra)) if prompt else ""
+
+    def _speak(self, state: CallState, key: str, **extra: str) -> list[Speech]:
+        return self.catalogues[state.locale].speech(key, self._prompt_values(state, extra))
+
+    def _event(
+        self, call: Caller, state: CallState, what: EventKind, /, **detail: Any
+    ) -> CallEvent:
+        return CallEvent(
+            call.sid, what, self.clock.now(), seq=state.seq, node=state.node, detail=detail
+        )
+
+    def _interact(self, call: Caller, node: Node, state: CallState, turn: Turn) -> Hop | None:
+        """A node that needs the caller: asks, or hands the call on (`FlowEngine`)."""
+        raise NotImplementedError

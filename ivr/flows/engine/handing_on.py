@@ -1,0 +1,224 @@
+"""Nodes that hand the call on (queue, message, record, dial) and the webhooks that
+report back from them: the queue's rounds and result, a recording, the on-call dial.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ivr.core.events import EventKind
+from ivr.core.verbs import (
+    Dial,
+    Enqueue,
+    Gather,
+    Hangup,
+    Leave,
+    Pause,
+    Record,
+    Redirect,
+    Verb,
+)
+from ivr.flows.definition import Node
+from ivr.flows.engine.base import EngineBase
+from ivr.flows.engine.state import (
+    ANSWERED,
+    DIAL_TIMEOUT_S,
+    MIN_ESTIMATE_S,
+    MOVED_ON,
+    QUEUE_HOLD_PAUSE_S,
+    SORRY_AFTER_WAIT_S,
+    WAIT_ROUND_S,
+    Caller,
+    CallState,
+    Hop,
+    QueueWait,
+    Recording,
+    Turn,
+    whole_number,
+)
+
+
+class HandingOn(EngineBase):
+    def recorded(self, call: Caller, state: CallState, recording: Recording | None) -> Turn:
+        """After a <Record>: a message for a callback, or a description for a ticket."""
+        node = self.flow.nodes.get(state.node)
+        if node is not None and node.type == "record":
+            return self._description_recorded(call, node, state, recording)
+        return self._message_left(call, node, state, recording)
+
+    def dialed(self, call: Caller, state: CallState, status: str) -> Turn:
+        """The on-call engineer answered, or we try the next rung of the ladder."""
+        turn = Turn()
+        node = self.flow.nodes.get(state.node)
+        if node is None or node.type != "dial":
+            return self.restart(call, state)
+        rung = whole_number(state.value("rung"))
+        turn.events.append(
+            self._event(call, state, EventKind.DIAL_RESULT, rung=rung, status=status)
+        )
+        if status in ANSWERED:
+            self._run(call, state.at(self._target(str(node.next), state)), turn)
+        else:
+            self._run(call, state.remember({"rung": str(rung + 1)}), turn)
+        return turn
+
+    def queue_result(self, call: Caller, state: CallState, result: str, waited_s: int = 0) -> Turn:
+        """The caller left a queue: served, hung up, or still needing us."""
+        turn = Turn()
+        node = self.flow.nodes.get(state.node)
+        queue = node.queue if node is not None else None
+        turn.events.append(
+            self._event(
+                call, state, EventKind.QUEUE_RESULT, result=result, queue=queue, waited_s=waited_s
+            )
+        )
+        if result == "bridged":
+            turn.verbs += [*self._speak(state, "system.goodbye"), Hangup()]
+        elif result in MOVED_ON:
+            pass  # taken elsewhere (e.g. by an agent at the desk): Twilio ignores this TwiML
+        elif result != "hangup" and node is not None and node.after:
+            self._run(call, state.at(node.after), turn)
+        return turn
+
+    def queue_wait(self, state: CallState, wait: QueueWait) -> list[Verb]:
+        """One round of waiting music (R8); Twilio fetches it again when it ends. Every round
+        offers a callback that keeps the caller's place, or a message; past the longest
+        wait the caller leaves the queue for a message and a callback."""
+        state = replace(state, locale=self._locale(state.locale))
+        if wait.waited_s >= self.settings.queue_max_wait_s:
+            return [Leave()]
+        verbs: list[Verb] = []
+        if SORRY_AFTER_WAIT_S <= wait.waited_s < SORRY_AFTER_WAIT_S + WAIT_ROUND_S:
+            verbs += self._speak(state, "system.queue_sorry")  # once: in the first round past 30 s
+        minutes = max(1, -(-self._expected_wait_s(state, wait) // 60))
+        verbs += self._speak(
+            state, "queue.position", count=str(max(wait.position - 1, 0)), minutes=str(minutes)
+        )
+        verbs += [*self._speak(state, "system.queue_hold"), Pause(QUEUE_HOLD_PAUSE_S)]
+        choice = Gather(
+            action="/voice/queue/choice?" + state.as_query(self.seal),
+            prompts=tuple(self._speak(state, "queue.choice")),
+            language=self.catalogues[state.locale].voice.gather_language,
+            timeout_s=5,
+            input="dtmf",
+        )
+        return [*verbs, choice]
+
+    def _expected_wait_s(self, state: CallState, wait: QueueWait) -> int:
+        """From recent history when there is some: how long answered callers of this queue
+        waited, less what this caller has waited; otherwise a fixed time per caller ahead."""
+        node = self.flow.nodes.get(state.node)
+        typical = self.lookup().seconds_to_answer(str(node.queue)) if node is not None else None
+        if typical is None:
+            return wait.position * self.settings.queue_seconds_per_caller
+        return max(typical - wait.waited_s, MIN_ESTIMATE_S)
+
+    def queue_choice(self, call: Caller, state: CallState, wait: QueueWait, digits: str) -> Turn:
+        """1: call me back, keeping my place (virtual hold); 2: let me leave a message."""
+        turn = Turn()
+        state = replace(state, locale=self._locale(state.locale))
+        if digits == "1":
+            node = self.flow.nodes.get(state.node)
+            queue = node.queue if node is not None else ""
+            turn.events.append(
+                self._event(
+                    call,
+                    state,
+                    EventKind.VIRTUAL_HOLD,
+                    queue=queue,
+                    waited_s=wait.waited_s,
+                    position=wait.position,
+                )
+            )
+            turn.verbs += [*self._speak(state, "queue.callback_promise"), Hangup()]
+        elif digits == "2":
+            turn.verbs.append(Leave())
+        return turn
+
+    def _enqueue(
+        self, call: Caller, node: Node, state: CallState, following: CallState, turn: Turn
+    ) -> None:
+        turn.events.append(
+            self._event(call, state, EventKind.HANDOFF, queue=node.queue, category=node.category)
+        )
+        turn.verbs.append(
+            Enqueue(
+                queue=str(node.queue),
+                # The wait rounds carry the step after the hand-off, so whatever the caller
+                # chooses while waiting is logged after the hand-off itself.
+                wait_url="/voice/queue/wait?" + following.as_query(self.seal),
+                action="/voice/queue/result?" + following.as_query(self.seal),
+            )
+        )
+
+    def _record(
+        self, call: Caller, node: Node, state: CallState, following: CallState, turn: Turn
+    ) -> None:
+        if node.type == "message":
+            turn.events.append(self._event(call, state, EventKind.MESSAGE_OFFERED))
+        action = "/voice/message?" + following.as_query(self.seal)
+        # A description in English can be transcribed for the ticket; Twilio has no Mandarin here.
+        transcribe = node.type == "record" and state.locale.startswith("en")
+        record = Record(
+            action=action,
+            max_length_s=node.max_length_s,
+            transcribe_callback="/voice/transcription" if transcribe else None,
+        )
+        turn.verbs += [record, Redirect(action + "&empty=1")]
+
+    def _dial(self, call: Caller, node: Node, state: CallState, turn: Turn) -> Hop | None:
+        ladder = self.settings.oncall_ladder
+        rung = whole_number(state.value("rung"))
+        if rung >= len(ladder):
+            return str(node.exhausted), state
+        turn.verbs += self._prompts(node, state)
+        action = "/voice/dialed?" + state.remember({"rung": str(rung)}).as_query(self.seal)
+        turn.verbs.append(Dial(number=ladder[rung], action=action, timeout_s=DIAL_TIMEOUT_S))
+        return None
+
+    def _description_recorded(
+        self, call: Caller, node: Node, state: CallState, recording: Recording | None
+    ) -> Turn:
+        turn = Turn()
+        if recording is not None:
+            turn.events.append(
+                self._event(
+                    call,
+                    state,
+                    EventKind.RECORDING,
+                    recording_url=recording.url,
+                    recording_sid=recording.sid,
+                    duration_s=recording.duration_s,
+                )
+            )
+            state = state.remember({"rec": recording.sid, "recurl": recording.url})
+        else:
+            turn.events.append(self._event(call, state, EventKind.MESSAGE_EMPTY))
+        self._run(call, state.at(str(node.next)), turn)
+        return turn
+
+    def _message_left(
+        self, call: Caller, node: Node | None, state: CallState, recording: Recording | None
+    ) -> Turn:
+        turn = Turn()
+        if recording is None:
+            turn.events.append(self._event(call, state, EventKind.MESSAGE_EMPTY))
+        else:
+            importance = (node.callback if node else None) or state.value("importance") or "general"
+            turn.events.append(
+                self._event(
+                    call,
+                    state,
+                    EventKind.MESSAGE_RECORDED,
+                    recording_url=recording.url,
+                    recording_sid=recording.sid,
+                    duration_s=recording.duration_s,
+                    callback=importance,
+                )
+            )
+            turn.verbs += self._speak(state, "system.message_thanks")
+        if node is not None and node.type == "message" and node.next:
+            self._run(call, state.at(node.next), turn)
+        else:
+            turn.verbs += [*self._speak(state, "system.goodbye"), Hangup()]
+        return turn

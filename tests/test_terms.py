@@ -1,0 +1,48 @@
+"""Each of the call register's terms is defined once, with one wording everywhere."""
+
+from __future__ import annotations
+
+from ivr.console import calls as console_calls
+from ivr.core import labels
+from ivr.core.terms import CATEGORY_LABELS, OUTCOME_LABELS, CallCategory, CallOutcome
+from ivr.flows.definition import CATEGORIES
+from ivr.models import CallCategory as StoredCategory
+from ivr.models import CallOutcome as StoredOutcome
+from ivr.reporting import monthly
+from ivr.reporting.kpi import default_targets
+from ivr.reporting.targets import KPI_NAMES, KPIS
+
+
+def test_every_category_and_outcome_has_its_words() -> None:
+    assert set(CATEGORY_LABELS) == set(CallCategory)
+    assert set(OUTCOME_LABELS) == set(CallOutcome)
+    for zh, en in [*CATEGORY_LABELS.values(), *OUTCOME_LABELS.values()]:
+        assert zh
+        assert en
+        assert zh != en
+
+
+def test_the_flows_the_models_and_the_pages_share_one_list() -> None:
+    assert StoredCategory is CallCategory
+    assert StoredOutcome is CallOutcome
+    assert frozenset(CallCategory) == CATEGORIES
+    assert console_calls.CATEGORY_LABELS is CATEGORY_LABELS
+    assert console_calls.OUTCOME_LABELS is OUTCOME_LABELS
+    for category in CallCategory:
+        assert labels.CATEGORIES[category] == CATEGORY_LABELS[category]
+        assert monthly.CATEGORIES[category] == CATEGORY_LABELS[category]
+    for outcome in CallOutcome:
+        assert labels.OUTCOMES[outcome] == OUTCOME_LABELS[outcome]
+        assert monthly.OUTCOMES[outcome] == OUTCOME_LABELS[outcome]
+
+
+def test_every_kpi_is_one_entry_with_its_words_and_target() -> None:
+    keys = [kpi.key for kpi in KPIS]
+    assert len(keys) == len(set(keys))
+    assert monthly.TARGET_NAMES is KPI_NAMES
+    targets = default_targets()
+    for kpi in KPIS:
+        zh, en = kpi.label
+        assert zh
+        assert en
+        assert 0 < kpi.target(targets) <= 1
