@@ -9,6 +9,12 @@ from typing import Any
 
 from redis import Redis
 from rq import Queue, Retry
+from rq.job import JobStatus
+
+# A job in these states is still going to run: asking again must not add another.
+STILL_TO_RUN = frozenset(
+    {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+)
 
 CALL_LOG_QUEUE = "call-log"
 

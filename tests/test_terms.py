@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from enum import StrEnum
+
+from ivr.calllog.query import CallDirection
 from ivr.console import calls as console_calls
 from ivr.core import labels
+from ivr.core.labels import Label
 from ivr.core.terms import CATEGORY_LABELS, OUTCOME_LABELS, CallCategory, CallOutcome
 from ivr.flows.definition import CATEGORIES
+from ivr.models import AuditAction, StaffRole, TicketPriority
 from ivr.models import CallCategory as StoredCategory
 from ivr.models import CallOutcome as StoredOutcome
 from ivr.reporting import monthly
 from ivr.reporting.kpi import default_targets
 from ivr.reporting.targets import KPI_NAMES, KPIS
+from ivr.tickets.query import SlaState
 
 
 def test_every_category_and_outcome_has_its_words() -> None:
@@ -26,8 +33,8 @@ def test_the_flows_the_models_and_the_pages_share_one_list() -> None:
     assert StoredCategory is CallCategory
     assert StoredOutcome is CallOutcome
     assert frozenset(CallCategory) == CATEGORIES
-    assert console_calls.CATEGORY_LABELS is CATEGORY_LABELS
-    assert console_calls.OUTCOME_LABELS is OUTCOME_LABELS
+    assert console_calls.LABELS["category_labels"] is CATEGORY_LABELS
+    assert console_calls.LABELS["outcome_labels"] is OUTCOME_LABELS
     for category in CallCategory:
         assert labels.CATEGORIES[category] == CATEGORY_LABELS[category]
         assert monthly.CATEGORIES[category] == CATEGORY_LABELS[category]
@@ -46,3 +53,15 @@ def test_every_kpi_is_one_entry_with_its_words_and_target() -> None:
         assert zh
         assert en
         assert 0 < kpi.target(targets) <= 1
+
+
+def test_every_stored_value_a_staff_page_shows_has_its_words() -> None:
+    words: list[tuple[Mapping[str, Label], type[StrEnum]]] = [
+        (labels.STAFF_ROLES, StaffRole),
+        (labels.SLA_STATES, SlaState),
+        (labels.CALL_DIRECTIONS, CallDirection),
+        (labels.AUDIT_ACTIONS, AuditAction),
+        (labels.TICKET_PRIORITIES, TicketPriority),
+    ]
+    for table, values in words:
+        assert set(table) == {str(value) for value in values}

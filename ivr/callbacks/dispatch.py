@@ -61,7 +61,6 @@ SURVEYS_PER_SWEEP = 20  # a burst of automated calls is spread over the followin
 
 # How the callback came about (SOURCES), by its key's prefix.
 SOURCE_BY_KEY_PREFIX = {"virtual-hold": "asked", "abandoned": "missed", "message": "message"}
-IN_FLIGHT = (AttemptStatus.DIALING_AGENT, AttemptStatus.DIALING_RESIDENT)
 
 
 class ClaimedElsewhereError(RuntimeError):

@@ -27,7 +27,8 @@ from ivr.calllog.waiting import (
     waiting_callers,
 )
 from ivr.console.home import add_to_navigation, console
-from ivr.core.labels import Label, label
+from ivr.core import labels
+from ivr.core.labels import label
 from ivr.models import (
     Availability,
     Call,
@@ -49,17 +50,8 @@ LONGEST_CALL = timedelta(hours=4)
 CALLBACKS_AHEAD = timedelta(hours=1)
 ROWS_SHOWN = 20
 REFRESH_MS = 3000
-STAGES: dict[str, Label] = {
-    "ivr": ("自助菜单", "In the menus"),
-    "queue": ("排队等待", "Waiting"),
-    "agent": ("人工通话", "With a person"),
-    "outbound": ("外呼", "Outbound"),
-}
-ROLE_LABELS: dict[StaffRole, Label] = {
-    StaffRole.AGENT: ("接待员", "Agent"),
-    StaffRole.SUPERVISOR: ("主管", "Supervisor"),
-    StaffRole.ADMIN: ("管理员", "Admin"),
-}
+STAGES = labels.BOARD_STAGES
+ROLE_LABELS = labels.STAFF_ROLES
 
 add_to_navigation("console.board", "实时看板", "Live board")
 

@@ -56,10 +56,7 @@ from ivr.services import services
 from ivr.store.filters import Cursor, FilterError, Keyset, optional_cursor
 from ivr.web.access import CONSOLE_ROLES, current_staff, require_role
 
-DIRECTION_LABELS: dict[CallDirection, Label] = {
-    CallDirection.INBOUND: ("呼入", "Inbound"),
-    CallDirection.OUTBOUND: ("呼出", "Outbound"),
-}
+DIRECTION_LABELS = labels.CALL_DIRECTIONS
 SATISFACTION_LABELS = labels.RATINGS
 LABELS = {
     "category_labels": CATEGORY_LABELS,
@@ -425,12 +422,7 @@ def audit_page(
     return rows, page.older
 
 
-AUDIT_ACTION_LABELS: dict[AuditAction, Label] = {
-    AuditAction.VIEW_CALL: ("查看通话", "Viewed a call"),
-    AuditAction.EXPORT_CALLS: ("导出通话记录", "Exported the call log"),
-    AuditAction.RETENTION_PURGE: ("到期清除", "Retention purge"),
-    AuditAction.RESOLVE_DEAD_LETTER: ("死信标记已处理", "Marked a dead letter resolved"),
-}
+AUDIT_ACTION_LABELS = labels.AUDIT_ACTIONS
 
 
 @console.get("/audit")

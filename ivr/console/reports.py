@@ -18,14 +18,20 @@ from flask.typing import ResponseReturnValue
 from redis import Redis
 from redis.exceptions import RedisError
 from rq.exceptions import DuplicateJobError, NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import Job
 
 from ivr.config import Settings
 from ivr.console.calls import audit
 from ivr.console.home import add_to_navigation, console
-from ivr.core.labels import Label
+from ivr.core import labels
 from ivr.models import AuditAction
-from ivr.queues import MONTHLY_REPORT_JOB, REPORT_JOB_TIMEOUT_S, TICKETS_JOB, tickets_queue
+from ivr.queues import (
+    MONTHLY_REPORT_JOB,
+    REPORT_JOB_TIMEOUT_S,
+    STILL_TO_RUN,
+    TICKETS_JOB,
+    tickets_queue,
+)
 from ivr.reporting.monthly import CSV_NAME, HTML_NAME, PDF_NAME, available_reports, reports_dir
 from ivr.reporting.periods import Period
 from ivr.services import services
@@ -33,13 +39,8 @@ from ivr.web.access import CONSOLE_ROLES, require_role
 
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 FILE_NAMES = (HTML_NAME, CSV_NAME, PDF_NAME)
-FILE_LABELS: dict[str, Label] = {
-    HTML_NAME: ("查看报告", "View the report"),
-    CSV_NAME: ("下载通话登记表 CSV", "Download the call register (CSV)"),
-    PDF_NAME: ("下载 PDF", "Download the PDF"),
-}
+FILE_LABELS = labels.REPORT_FILES
 MIMETYPES = {HTML_NAME: "text/html", CSV_NAME: "text/csv", PDF_NAME: "application/pdf"}
-STILL_TO_RUN = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 # The report is one standalone page with inline CSS and SVG: shown as it is, with nothing
 # else allowed, and sandboxed so it could never run a script.
 REPORT_PAGE_POLICY = (

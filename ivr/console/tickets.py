@@ -39,27 +39,9 @@ from ivr.tickets.query import (
 )
 from ivr.web.access import CONSOLE_ROLES, require_role
 
-SLA_LABELS: dict[SlaState, Label] = {
-    SlaState.BREACHED: ("已超时", "Breached"),
-    SlaState.AT_RISK: ("即将超时", "About to breach"),
-}
-PRIORITY_LABELS: dict[str, Label] = {
-    "emergency": ("紧急", "Emergency"),
-    "high": ("重要", "High"),
-    "normal": ("一般", "Normal"),
-}
-LOG_LABELS: dict[str, Label] = {
-    "created": ("受理", "Opened"),
-    "notified": ("已通知", "Notified"),
-    "not_notified": ("无法通知", "Could not notify"),
-    "escalated": ("升级", "Escalated"),
-    "sla_warning": ("即将超时提醒", "Deadline warning"),
-    "sla_breached": ("已超时", "Deadline missed"),
-    "resolved": ("已完成", "Resolved"),
-    "return_visit": ("回访", "Return visit"),
-    "reopened": ("重新处理", "Reopened"),
-    "desk_note": ("坐席备注", "Agent's note"),
-}
+SLA_LABELS: dict[SlaState, Label] = {state: labels.SLA_STATES[state] for state in SlaState}
+PRIORITY_LABELS = labels.TICKET_PRIORITIES
+LOG_LABELS = labels.TICKET_LOG
 DETAIL_NAMES: dict[str, str] = {
     "level": "级别",
     "role": "负责人",
@@ -72,12 +54,7 @@ DETAIL_NAMES: dict[str, str] = {
     "satisfaction": "满意度",
     "number": "单号",
 }
-DEADLINE_STATES: dict[str, Label] = {
-    "met": ("按时", "Met"),
-    "missed": ("超时", "Missed"),
-    "pending": ("未到", "Pending"),
-    "passed": ("—", "Stage passed"),
-}
+DEADLINE_STATES = labels.DEADLINE_STATES
 
 add_to_navigation("console.tickets", "工单", "Tickets")
 

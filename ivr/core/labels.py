@@ -121,6 +121,61 @@ CALLBACK_REASONS: Mapping[str, Label] = {
     ),
 }
 
+# The console's own words, kept here with the rest so a word is written once.
+BOARD_STAGES: Mapping[str, Label] = {
+    "ivr": ("自助菜单", "In the menus"),
+    "queue": ("排队等待", "Waiting"),
+    "agent": ("人工通话", "With a person"),
+    "outbound": ("外呼", "Outbound"),
+}
+STAFF_ROLES: Mapping[str, Label] = {
+    "agent": ("接待员", "Agent"),
+    "supervisor": ("主管", "Supervisor"),
+    "admin": ("管理员", "Admin"),
+}
+SLA_STATES: Mapping[str, Label] = {
+    "breached": ("已超时", "Breached"),
+    "at_risk": ("即将超时", "About to breach"),
+}
+TICKET_PRIORITIES: Mapping[str, Label] = {
+    "emergency": ("紧急", "Emergency"),
+    "high": ("重要", "High"),
+    "normal": ("一般", "Normal"),
+}
+TICKET_LOG: Mapping[str, Label] = {
+    "created": ("受理", "Opened"),
+    "notified": ("已通知", "Notified"),
+    "not_notified": ("无法通知", "Could not notify"),
+    "escalated": ("升级", "Escalated"),
+    "sla_warning": ("即将超时提醒", "Deadline warning"),
+    "sla_breached": ("已超时", "Deadline missed"),
+    "resolved": ("已完成", "Resolved"),
+    "return_visit": ("回访", "Return visit"),
+    "reopened": ("重新处理", "Reopened"),
+    "desk_note": ("坐席备注", "Agent's note"),
+}
+DEADLINE_STATES: Mapping[str, Label] = {
+    "met": ("按时", "Met"),
+    "missed": ("超时", "Missed"),
+    "pending": ("未到", "Pending"),
+    "passed": ("—", "Stage passed"),
+}
+CALL_DIRECTIONS: Mapping[str, Label] = {
+    "inbound": ("呼入", "Inbound"),
+    "outbound": ("呼出", "Outbound"),
+}
+REPORT_FILES: Mapping[str, Label] = {
+    "report.html": ("查看报告", "View the report"),
+    "calls.csv": ("下载通话登记表 CSV", "Download the call register (CSV)"),
+    "report.pdf": ("下载 PDF", "Download the PDF"),
+}
+AUDIT_ACTIONS: Mapping[str, Label] = {
+    "view_call": ("查看通话", "Viewed a call"),
+    "export_calls": ("导出通话记录", "Exported the call log"),
+    "retention_purge": ("到期清除", "Retention purge"),
+    "resolve_dead_letter": ("死信标记已处理", "Marked a dead letter resolved"),
+}
+
 LABELS: Mapping[str, Mapping[str, Label]] = {
     "purpose": PURPOSES,
     "category": CATEGORIES,

@@ -14,12 +14,12 @@ from typing import Any
 
 from redis import Redis
 from rq.exceptions import DuplicateJobError, NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import Job
 from sqlalchemy import ColumnElement, and_
 from sqlalchemy.orm import Session
 
 from ivr.models import Callback, CallbackKind, CallbackStatus
-from ivr.queues import DISPATCH_JOB, OUTBOUND_JOB, outbound_queue
+from ivr.queues import DISPATCH_JOB, OUTBOUND_JOB, STILL_TO_RUN, outbound_queue
 from ivr.store.db import insert_ignoring_duplicates
 
 
@@ -82,10 +82,6 @@ def overdue_column(now: datetime) -> ColumnElement[bool]:
 def is_overdue(callback: Callback, now: datetime) -> bool:
     """`overdue_column` in Python, for one row."""
     return callback.status == CallbackStatus.PENDING and callback.due_at < now
-
-
-# A job in these states is still going to run: asking again must not add another.
-STILL_TO_RUN = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 def enqueue_attempt(redis: Redis, callback_id: int) -> None:
