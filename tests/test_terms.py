@@ -16,7 +16,7 @@ from ivr.models import CallCategory as StoredCategory
 from ivr.models import CallOutcome as StoredOutcome
 from ivr.reporting import monthly
 from ivr.reporting.kpi import default_targets
-from ivr.reporting.targets import KPI_NAMES, KPIS
+from ivr.reporting.targets import KPI_NAMES, KPIS, definitions
 from ivr.tickets.query import SlaState
 
 
@@ -65,3 +65,12 @@ def test_every_stored_value_a_staff_page_shows_has_its_words() -> None:
     ]
     for table, values in words:
         assert set(table) == {str(value) for value in values}
+
+
+def test_every_kpi_says_how_it_is_counted_with_the_settings_filled_in() -> None:
+    counted = definitions(default_targets())
+    assert [name for name, _ in counted] == [kpi.label for kpi in KPIS]
+    for _, (zh, en) in counted:
+        assert "{" not in zh
+        assert "{" not in en
+    assert "3000 毫秒" in counted[2][1][0]

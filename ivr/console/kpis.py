@@ -28,7 +28,7 @@ from ivr.reporting import charts
 from ivr.reporting.kpi import Kpis, Ratio, kpis
 from ivr.reporting.monthly import CATEGORIES, OUTCOMES, RATINGS, TARGET_NAMES, percent
 from ivr.reporting.periods import Period
-from ivr.reporting.targets import check_targets, ratios
+from ivr.reporting.targets import check_targets, definitions, ratios
 from ivr.services import services
 from ivr.store.filters import FilterError
 from ivr.tickets.lifecycle import service_levels
@@ -243,6 +243,7 @@ def render_kpis(figures: Kpis | None, today: date, zone: tzinfo, problem: str = 
         "console_kpis.html",
         k=figures,
         lines=kpi_lines(figures) if figures else [],
+        definitions=definitions(figures.targets) if figures else [],
         charts=page_charts(figures) if figures else {},
         levels=service_levels().complaint_levels,
         percent=percent,

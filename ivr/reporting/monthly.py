@@ -38,7 +38,7 @@ from ivr.reporting import charts
 from ivr.reporting.kpi import Kpis, Ratio, kpis
 from ivr.reporting.notable import Notable, notable
 from ivr.reporting.periods import Period
-from ivr.reporting.targets import KPI_NAMES, check_targets
+from ivr.reporting.targets import KPI_NAMES, check_targets, definitions
 from ivr.store.db import Database
 from ivr.tickets.lifecycle import service_levels
 
@@ -193,6 +193,7 @@ def render_report(
         ticket_statuses=labels.TICKET_STATUSES,
         ticket_categories=labels.TICKET_CATEGORIES,
         target_names=TARGET_NAMES,
+        definitions=definitions(figures.targets),
         levels=service_levels().complaint_levels,
         peak_hour=_peak_hour(figures.per_hour),
         named=_named,

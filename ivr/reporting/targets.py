@@ -9,7 +9,7 @@ Adding a KPI is one entry here, plus its formula in `ivr.reporting.kpi` (a `Rati
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from ivr.core.terms import Label
 from ivr.reporting.kpi import Kpis, KpiTargets, Ratio
@@ -19,6 +19,7 @@ from ivr.reporting.kpi import Kpis, KpiTargets, Ratio
 class KpiDefinition:
     key: str
     label: Label
+    definition: Label  # how it is counted; {placeholders} are the targets' settings
     figure: Callable[[Kpis], Ratio]
     target: Callable[[KpiTargets], float]
     at_least: bool = True  # False: the figure must stay at or under the target
@@ -26,11 +27,22 @@ class KpiDefinition:
 
 KPIS: tuple[KpiDefinition, ...] = (
     KpiDefinition(
-        "answer_rate", ("接听率", "Answer rate"), lambda k: k.answer_rate, lambda t: t.answer_rate
+        "answer_rate",
+        ("接听率", "Answer rate"),
+        (
+            "已结束的呼入来电中，由语音导航或人工接通（状态“已结束”且非“未接通”）的比例。",
+            "Of inbound calls that have ended, the share the IVR or a person answered.",
+        ),
+        lambda k: k.answer_rate,
+        lambda t: t.answer_rate,
     ),
     KpiDefinition(
         "abandonment",
         ("放弃率", "Abandonment"),
+        (
+            "已结束的呼入来电中，在获得服务前挂断的比例。",
+            "Of inbound calls that have ended, the share that hung up before being served.",
+        ),
         lambda k: k.abandonment,
         lambda t: t.abandonment_max,
         at_least=False,
@@ -38,44 +50,88 @@ KPIS: tuple[KpiDefinition, ...] = (
     KpiDefinition(
         "three_ring",
         ("三声内接听", "Three-ring compliance"),
+        (
+            "问候语网络应答在 {greeting_budget_ms} 毫秒内的来电比例。",
+            "Calls whose greeting was answered within {greeting_budget_ms} ms.",
+        ),
         lambda k: k.three_ring,
         lambda t: t.three_ring,
     ),
     KpiDefinition(
         "service_level",
         ("服务水平", "Service level"),
+        (
+            "进入人工队列的来电中，{service_level_s} 秒内接通坐席的比例；"
+            "挂断、留言、预约回电均计为未达。",
+            "Of callers leaving a queue, the share put through to an agent within "
+            "{service_level_s} s; hang-ups, messages and callbacks count as missed.",
+        ),
         lambda k: k.service_level,
         lambda t: t.service_level,
     ),
     KpiDefinition(
         "first_call_resolution",
         ("解决率（首次来电）", "First-call resolution"),
+        (
+            "自助办结或人工接听的来电中，同一号码 {repeat_window_days} 天内"
+            "未就同一类别再次来电的比例。",
+            "Of served calls, the share whose caller did not call again about the same "
+            "category within {repeat_window_days} days.",
+        ),
         lambda k: k.first_call_resolution,
         lambda t: t.first_call_resolution,
     ),
     KpiDefinition(
         "repair_sla",
         ("报修按时完成", "Repair SLA"),
+        (
+            "本期到期的报修单中，在时限前完成的比例。",
+            "Of repair orders due in the period, the share resolved by their deadline.",
+        ),
         lambda k: k.repair_sla,
         lambda t: t.sla_compliance,
     ),
     KpiDefinition(
         "complaint_sla",
         ("投诉按时处理", "Complaint SLA"),
+        (
+            "本期到期的投诉中，在时限前处理完毕的比例。",
+            "Of complaints due in the period, the share resolved by their deadline.",
+        ),
         lambda k: k.complaint_sla,
         lambda t: t.sla_compliance,
     ),
     KpiDefinition(
-        "satisfaction", ("满意度", "Satisfaction"), lambda k: k.satisfied, lambda t: t.satisfaction
+        "satisfaction",
+        ("满意度", "Satisfaction"),
+        (
+            "通话结束时给出的评价中，“满意”（按1）的比例。",
+            "Of the ratings given at the end of calls, the share “satisfied” (1).",
+        ),
+        lambda k: k.satisfied,
+        lambda t: t.satisfaction,
     ),
     KpiDefinition(
         "callbacks_on_time",
         ("回电按时", "Callbacks on time"),
+        (
+            "本期到期的回电中，在承诺时间前完成的比例。",
+            "Of callbacks due in the period, the share done by the time promised.",
+        ),
         lambda k: k.callbacks_on_time,
         lambda t: t.callbacks_on_time,
     ),
 )
 KPI_NAMES: Mapping[str, Label] = {kpi.key: kpi.label for kpi in KPIS}
+
+
+def definitions(targets: KpiTargets) -> list[tuple[Label, Label]]:
+    """Each KPI's words and how it is counted, with this period's settings filled in."""
+    settings = asdict(targets)
+    return [
+        (kpi.label, (kpi.definition[0].format(**settings), kpi.definition[1].format(**settings)))
+        for kpi in KPIS
+    ]
 
 
 @dataclass(frozen=True)

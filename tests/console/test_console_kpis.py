@@ -91,6 +91,15 @@ def test_the_month_against_its_targets(november: Flask, supervisor: FlaskClient)
     assert '<strong class="missed">未达标' in html
 
 
+def test_the_page_says_how_each_kpi_is_counted(november: Flask, supervisor: FlaskClient) -> None:
+    html = html_lib.unescape(page(supervisor, "?month=2026-11"))
+    start = html.index('id="kpi-definitions"')
+    definitions = html[start : html.index("</details>", start)]
+    assert definitions.count("<dt>") == 9
+    assert "问候语网络应答在 3000 毫秒内的来电比例。" in definitions
+    assert "within 20 s; hang-ups, messages and callbacks count as missed." in definitions
+
+
 def test_the_charts_are_drawn_from_the_periods_figures(
     november: Flask, supervisor: FlaskClient
 ) -> None:
