@@ -174,12 +174,15 @@ def call(
 @click.option("--locale", default=None, help="Locale for prompt text in the diagram.")
 def flows(mermaid: bool, locale: str | None) -> None:
     """Check the call flow and prompts; optionally draw the flow."""
+    from ivr.callbacks.legs import LEG_FLOWS
     from ivr.core.prompts import load_catalogues
-    from ivr.flows import default_flow_path, load_flow, validate_flow
+    from ivr.flows import default_flow_path, flow_path, load_flow, validate_flow
     from ivr.flows.mermaid import flow_to_mermaid
 
     settings = load_settings()
     catalogues = load_catalogues(settings.prompts_dir)
+    for name in LEG_FLOWS:  # the outbound calls' flows must hold too
+        validate_flow(load_flow(flow_path(name)), catalogues)
     flow = load_flow(default_flow_path())
     validate_flow(flow, catalogues)
     if mermaid:

@@ -9,13 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from ivr.core.callback_prompts import SOURCES, TOPICS
-from ivr.models import (
-    AttemptStatus,
-    CallbackKind,
-)
+from ivr.flows.engine.state import CallState
+from ivr.models import AttemptStatus, CallbackKind
 from ivr.registry.residents import is_e164
 
 MAX_TRIES = 3  # rings of the resident; an agent who does not answer does not use one up
@@ -23,6 +21,8 @@ MAX_TRIES = 3  # rings of the resident; an agent who does not answer does not us
 AGENT_PATH = "/voice/callback/agent"
 STATUS_PATH = "/voice/callback/status"
 SURVEY_PATH = "/voice/callback/survey"
+# Outbound calls that run as flows on the engine, by flow file (ivr/flows/<name>.yaml).
+LEG_FLOWS = ("survey",)
 
 
 @dataclass(frozen=True)
@@ -117,3 +117,25 @@ class PlannedCall:
     url: str
     status_callback: str
     status: AttemptStatus
+
+
+# --- a leg as a flow's state -------------------------------------------------------------
+
+LEG_FIELDS = ("cb", "at", "k", "to", "lang", "prior", "src", "topic", "ul", "ag", "an", "t")
+
+
+def leg_state(
+    leg: CallbackLeg, node: str, locale: str, no_input: int = 0, no_match: int = 0
+) -> CallState:
+    """The leg at a node of its flow: what it carries becomes what the call knows (the
+    ticket number as `no`, so prompts read it as the inbound call's do)."""
+    known = dict(parse_qsl(leg.query())) | {"no": leg.ticket_number}
+    state = CallState(node, locale, no_input=no_input, no_match=no_match)
+    return state.remember(known)
+
+
+def leg_query(state: CallState) -> str:
+    """A leg flow's state in the URLs Twilio calls back: the leg as the dispatcher wrote it,
+    and the failures so far (`ni`, `nm`)."""
+    leg = CallbackLeg.from_args({key: state.value(key) for key in LEG_FIELDS if state.value(key)})
+    return leg.query(ni=state.no_input, nm=state.no_match)

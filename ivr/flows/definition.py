@@ -115,6 +115,8 @@ class Node:
     max_digits: int = 6
     callback: str | None = None
     kind: str | None = None
+    path: str | None = None  # where its <Gather> posts, when not the inbound call's /voice/step
+    input: str | None = None  # what its <Gather> takes, when not its type's default
 
     def targets(self) -> Iterator[tuple[str, str]]:
         """(label, target) for every edge leaving this node."""
@@ -131,6 +133,9 @@ class Flow:
     name: str
     start: str
     nodes: Mapping[str, Node]
+    # Prompt placeholders worded from what the call knows: {kind_label} is the catalogue's
+    # "survey.kind.{topic}" for the call's topic.
+    words: Mapping[str, str] = field(default_factory=dict)
 
     def node(self, name: str) -> Node:
         return self.nodes[name]
@@ -175,8 +180,14 @@ def load_flow(path: Path) -> Flow:
     if not isinstance(data, dict) or "start" not in data or "nodes" not in data:
         raise FlowError(f"{path.name}: needs 'start' and 'nodes'")
     nodes = {name: _node(name, raw) for name, raw in data["nodes"].items()}
-    return Flow(name=path.stem, start=data["start"], nodes=nodes)
+    words = {str(k): str(v) for k, v in (data.get("words") or {}).items()}
+    return Flow(name=path.stem, start=data["start"], nodes=nodes, words=words)
 
 
 def default_flow_path() -> Path:
-    return Path(__file__).with_name("main.yaml")
+    return flow_path("main")
+
+
+def flow_path(name: str) -> Path:
+    """A flow file in this folder: main (the inbound call) or an outbound leg's."""
+    return Path(__file__).with_name(f"{name}.yaml")

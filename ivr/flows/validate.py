@@ -49,6 +49,7 @@ ENGINE_PROMPTS = (
 DESK_PROMPTS = ("desk.connecting", "desk.agent_missed")
 TICKET_KINDS = frozenset({"repair", "complaint"})
 NEEDS_RETRIES = frozenset({"menu", "collect", "appointment"})
+GATHER_INPUTS = frozenset({"dtmf", "speech", "dtmf speech"})  # what a <Gather> may take
 
 REQUIRED_FIELDS: Mapping[str, tuple[str, ...]] = {
     "say": ("next",),
@@ -115,6 +116,10 @@ def _node_problems(node: Node, flow: Flow, catalogues: Mapping[str, Catalogue]) 
                 yield f"{node.name}: no switch from {locale!r} to a known locale"
     if node.category and node.category not in CATEGORIES:
         yield f"{node.name}: unknown category {node.category!r}"
+    if node.input is not None and node.input not in GATHER_INPUTS:
+        yield f"{node.name}: input must be one of {sorted(GATHER_INPUTS)}, not {node.input!r}"
+    if node.path is not None and not node.path.startswith("/voice/"):
+        yield f"{node.name}: path {node.path!r} is not a /voice/ webhook"
 
 
 def _remembered(flow: Flow) -> dict[str, set[str]]:

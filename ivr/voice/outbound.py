@@ -15,12 +15,12 @@ from typing import Any
 from flask import Response, request
 
 from ivr.callbacks.dispatch import RESIDENT_RING_S, RETRY_AFTER
-from ivr.callbacks.legs import MAX_TRIES, CallbackLeg
+from ivr.callbacks.legs import MAX_TRIES, CallbackLeg, leg_state
 from ivr.callbacks.outcomes import RATINGS
 from ivr.core.events import CallEvent, EventKind
 from ivr.core.prompts import Catalogue
-from ivr.core.ticket_numbers import spoken_digits
 from ivr.core.verbs import Dial, Gather, Hangup, Redirect, Speech, Verb
+from ivr.flows.engine import Caller, Reply, Turn
 from ivr.flows.speech import clean_digits
 from ivr.services import services
 from ivr.voice import fields
@@ -32,9 +32,8 @@ __all__ = ["voice"]
 ACCEPT_PATH = "/voice/callback/accept"
 GREET_PATH = "/voice/callback/greet"
 DIALED_PATH = "/voice/callback/dialed"
-SURVEY_ANSWER_PATH = "/voice/callback/survey/answer"
+SURVEY_QUESTION = "rate"  # the survey flow's node that /voice/callback/survey/answer answers
 AGENT_ASKS = 2  # the agent hears "press 1" twice; then the callback goes to someone else
-SURVEY_REPROMPTS = 2  # odd or no input is asked about again twice, then we thank and close
 GATHER_TIMEOUT_S = 6
 NODE = "callback"
 
@@ -163,7 +162,7 @@ def _dial_resident(leg: CallbackLeg) -> Dial:
     )
 
 
-# --- the survey (回访) ---------------------------------------------------------------------
+# --- the survey (回访): ivr/flows/survey.yaml, run by the flow engine -------------------------
 
 
 @voice.post("/callback/survey")
@@ -173,14 +172,9 @@ def callback_survey() -> Response:
     if leg is None:
         return _polite_end()
     _report(leg, EventKind.CALLBACK_LEG, "leg:survey", leg="survey", line=_line())
-    locale = _resident_locale(leg)
-    greeting = _speak(
-        locale,
-        "survey.greeting",
-        kind_label=_word(locale, f"survey.kind.{leg.topic}"),
-        ticket_number=spoken_digits(leg.ticket_number),
-    )
-    return _answer([*greeting, *_ask_rating(leg, no_input=0, no_match=0)])
+    survey = services().legs["survey"]
+    turn = survey.begin(_caller(), leg_state(leg, survey.flow.start, _resident_locale(leg)))
+    return _answer(turn.verbs)
 
 
 @voice.post("/callback/survey/answer")
@@ -188,32 +182,28 @@ def callback_survey_answer() -> Response:
     leg = _leg()
     if leg is None:
         return _polite_end()
-    digits = clean_digits(request.form.get("Digits", ""))
-    locale = _resident_locale(leg)
-    if digits in RATINGS:
-        _report(leg, EventKind.SURVEY_RATED, "rated", rating=digits)
-        closing = "survey.dissatisfied" if RATINGS[digits] == "dissatisfied" else "survey.thanks"
-        return _answer([*_speak(locale, closing), Hangup()])
-    no_input = _count(request.args.get("ni")) + (not digits)
-    no_match = _count(request.args.get("nm")) + bool(digits)
-    if no_input + no_match > SURVEY_REPROMPTS:
-        _report(leg, EventKind.SURVEY_RATED, "rated", rating="")
-        return _answer([*_speak(locale, "survey.no_rating"), Hangup()])
-    sorry = _speak(locale, "system.invalid" if digits else "system.no_input")
-    return _answer([*sorry, *_ask_rating(leg, no_input=no_input, no_match=no_match)])
+    no_input, no_match = _count(request.args.get("ni")), _count(request.args.get("nm"))
+    state = leg_state(leg, SURVEY_QUESTION, _resident_locale(leg), no_input, no_match)
+    turn = services().legs["survey"].step(_caller(), state, Reply.from_form(request.form))
+    rating = _rating(turn)
+    if rating is not None:
+        _report(leg, EventKind.SURVEY_RATED, "rated", rating=rating)
+    return _answer(turn.verbs)
 
 
-def _ask_rating(leg: CallbackLeg, no_input: int, no_match: int) -> list[Verb]:
-    locale = _resident_locale(leg)
-    action = f"{SURVEY_ANSWER_PATH}?{leg.query(ni=no_input, nm=no_match)}"
-    ask = Gather(
-        action=action,
-        prompts=tuple(_speak(locale, "survey.ask")),
-        language=_catalogue(locale).voice.gather_language,
-        timeout_s=GATHER_TIMEOUT_S,
-        input="dtmf",
-    )
-    return [ask, Redirect(action)]
+def _rating(turn: Turn) -> str | None:
+    """What the survey's turn settled: a rating, "" when the questions ran out, or None
+    while it still asks."""
+    for event in turn.events:
+        if event.kind == EventKind.CHOICE and event.detail.get("option") in RATINGS:
+            return str(event.detail["option"])
+        if event.kind == EventKind.RETRIES_EXHAUSTED:
+            return ""
+    return None
+
+
+def _caller() -> Caller:
+    return Caller(_call_sid(), fields.text(request.form, "To", 32))
 
 
 # --- shared ------------------------------------------------------------------------------

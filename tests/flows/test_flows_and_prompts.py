@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ivr.callbacks.legs import LEG_FLOWS
 from ivr.config import PROJECT_ROOT
 from ivr.core.prompts import PromptError, load_catalogue, load_catalogues
-from ivr.flows import FlowError, default_flow_path, load_flow, validate_flow
+from ivr.flows import FlowError, default_flow_path, flow_path, load_flow, validate_flow
 from ivr.flows.mermaid import flow_to_mermaid
 
 PROMPTS = PROJECT_ROOT / "prompts"
@@ -26,6 +27,31 @@ def test_the_shipped_flow_is_valid_in_every_locale() -> None:
     catalogues = load_catalogues(PROMPTS)
     assert sorted(catalogues) == ["en-US", "zh-CN"]
     validate_flow(load_flow(default_flow_path()), catalogues)
+
+
+def test_the_outbound_calls_flows_are_valid_in_every_locale() -> None:
+    catalogues = load_catalogues(PROMPTS)
+    assert LEG_FLOWS == ("survey",)
+    for name in LEG_FLOWS:
+        validate_flow(load_flow(flow_path(name)), catalogues)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"nodes.rate.input": "keys"}, "rate: input must be one of"),
+        ({"nodes.rate.path": "/elsewhere"}, "rate: path '/elsewhere' is not a /voice/ webhook"),
+        ({"nodes.rate.options.3": "nowhere"}, "rate: 3 goes to unknown node 'nowhere'"),
+    ],
+)
+def test_a_broken_survey_flow_fails_validation(
+    tmp_path: Path, change: dict[str, object], problem: str
+) -> None:
+    catalogues = load_catalogues(PROMPTS)
+    path = _flow_with(tmp_path, change, flow_path("survey"))
+    with pytest.raises(FlowError) as failure:
+        validate_flow(load_flow(path), catalogues)
+    assert problem in str(failure.value)
 
 
 def test_greeting_and_closing_follow_the_manual() -> None:
@@ -91,8 +117,8 @@ def test_a_locale_missing_a_key_is_refused(tmp_path: Path) -> None:
         load_catalogues(tmp_path)
 
 
-def _flow_with(tmp_path: Path, change: dict[str, object]) -> Path:
-    data = yaml.safe_load(default_flow_path().read_text(encoding="utf-8"))
+def _flow_with(tmp_path: Path, change: dict[str, object], base: Path | None = None) -> Path:
+    data = yaml.safe_load((base or default_flow_path()).read_text(encoding="utf-8"))
     for dotted, value in change.items():
         target = data
         *parents, last = dotted.split(".")

@@ -62,8 +62,9 @@ class FlowEngine(SilentNodes, Questions, HandingOn):
         clock: Clock,
         lookup: Callable[[], CallerLookup] = NobodyKnown,
         numbers: TicketNumbering | None = None,
+        state_query: Callable[[CallState], str] | None = None,
     ) -> None:
-        super().__init__(flow, catalogues, settings, clock, lookup, numbers)
+        super().__init__(flow, catalogues, settings, clock, lookup, numbers, state_query)
         self._silent: dict[str, Callable[[Caller, Node, CallState, Turn], Hop]] = {
             "say": self._say,
             "set": self._set,
@@ -90,6 +91,12 @@ class FlowEngine(SilentNodes, Questions, HandingOn):
         started = {**details, "locale": state.locale}
         turn.events.append(CallEvent(call.sid, EventKind.CALL_STARTED, now, detail=started))
         turn.events.append(CallEvent(call.sid, EventKind.GREETED, now, node=state.node))
+        self._run(call, state, turn)
+        return turn
+
+    def begin(self, call: Caller, state: CallState) -> Turn:
+        """An outbound leg's flow, from the node `state` names to the first question."""
+        turn = Turn()
         self._run(call, state, turn)
         return turn
 

@@ -32,6 +32,7 @@ class EngineBase:
         clock: Clock,
         lookup: Callable[[], CallerLookup] = NobodyKnown,
         numbers: TicketNumbering | None = None,
+        state_query: Callable[[CallState], str] | None = None,
     ) -> None:
         self.flow = flow
         self.catalogues = catalogues
@@ -40,6 +41,9 @@ class EngineBase:
         self.lookup = lookup
         self.numbers = numbers
         self.seal = seal_for(settings.state_key, settings.secret_key)
+        # How a call's state is written into the URLs Twilio calls back: sealed for the
+        # inbound call; an outbound leg's flow writes its leg as the dispatcher did.
+        self.state_query = state_query or (lambda state: state.as_query(self.seal))
         self.values = {
             "hotline_name": settings.hotline_name,
             "hotline_number": settings.hotline_number,
@@ -108,6 +112,8 @@ class EngineBase:
         values["building"], values["room"] = state.value("building"), state.value("room")
         if state.value("slot"):
             values["slot"] = self._word(state, f"slot.{state.value('slot')}")
+        for name, key in self.flow.words.items():
+            values[name] = self._word(state, key.format_map(PromptValues(state.data)))
         values.update(extra)
         return values
 

@@ -96,7 +96,7 @@ class HandingOn(EngineBase):
         )
         verbs += [*self._speak(state, "system.queue_hold"), Pause(QUEUE_HOLD_PAUSE_S)]
         choice = Gather(
-            action="/voice/queue/choice?" + state.as_query(self.seal),
+            action="/voice/queue/choice?" + self.state_query(state),
             prompts=tuple(self._speak(state, "queue.choice")),
             language=self.catalogues[state.locale].voice.gather_language,
             timeout_s=5,
@@ -146,8 +146,8 @@ class HandingOn(EngineBase):
                 queue=str(node.queue),
                 # The wait rounds carry the step after the hand-off, so whatever the caller
                 # chooses while waiting is logged after the hand-off itself.
-                wait_url="/voice/queue/wait?" + following.as_query(self.seal),
-                action="/voice/queue/result?" + following.as_query(self.seal),
+                wait_url="/voice/queue/wait?" + self.state_query(following),
+                action="/voice/queue/result?" + self.state_query(following),
             )
         )
 
@@ -156,7 +156,7 @@ class HandingOn(EngineBase):
     ) -> None:
         if node.type == "message":
             turn.events.append(self._event(call, state, EventKind.MESSAGE_OFFERED))
-        action = "/voice/message?" + following.as_query(self.seal)
+        action = "/voice/message?" + self.state_query(following)
         # A description in English can be transcribed for the ticket; Twilio has no Mandarin here.
         transcribe = node.type == "record" and state.locale.startswith("en")
         record = Record(
@@ -172,7 +172,7 @@ class HandingOn(EngineBase):
         if rung >= len(ladder):
             return str(node.exhausted), state
         turn.verbs += self._prompts(node, state)
-        action = "/voice/dialed?" + state.remember({"rung": str(rung)}).as_query(self.seal)
+        action = "/voice/dialed?" + self.state_query(state.remember({"rung": str(rung)}))
         turn.verbs.append(Dial(number=ladder[rung], action=action, timeout_s=DIAL_TIMEOUT_S))
         return None
 

@@ -12,14 +12,22 @@ from ivr.core.hours import appointment_slots
 from ivr.core.verbs import Gather, Redirect, Speech
 from ivr.flows.definition import REPEAT, Node, Option
 from ivr.flows.engine.base import EngineBase
-from ivr.flows.engine.state import GATHER_INPUT, Caller, CallState, Reply, Turn, whole_number
+from ivr.flows.engine.state import (
+    GATHER_INPUT,
+    STEP_PATH,
+    Caller,
+    CallState,
+    Reply,
+    Turn,
+    whole_number,
+)
 from ivr.flows.speech import option_for_speech, speech_hints
 
 
 class Questions(EngineBase):
     def _ask(self, node: Node, state: CallState, turn: Turn, prompts: list[Speech]) -> None:
         voice = self.catalogues[state.locale].voice
-        action = "/voice/step?" + state.as_query(self.seal)
+        action = f"{node.path or STEP_PATH}?{self.state_query(state)}"
         turn.verbs.append(
             Gather(
                 action=action,
@@ -28,7 +36,7 @@ class Questions(EngineBase):
                 timeout_s=node.timeout_s,
                 hints=speech_hints(node, state.locale),
                 num_digits=0 if node.type == "collect" else 1,
-                input=GATHER_INPUT[node.type],
+                input=node.input or GATHER_INPUT[node.type],
             )
         )
         # Twilio falls through to the next verb when nothing was gathered.

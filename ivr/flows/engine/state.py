@@ -16,6 +16,7 @@ from ivr.flows.lookup import Household
 from ivr.flows.sealed_state import Remembered, StateSeal
 from ivr.flows.speech import clean_digits, clean_speech
 
+STEP_PATH = "/voice/step"  # where the inbound call's answers go
 LATER = "_later"  # the prompt variant for a ticket whose number comes by SMS
 MAX_HOPS = 50  # belt and braces: the validator already forbids silent loops
 SORRY_AFTER_WAIT_S = 30  # R8: a caller who has waited hears an apology
