@@ -9,7 +9,8 @@ An attempt is claimed first: its row, with an idempotency key naming the callbac
 try, is committed before Twilio is asked to ring. A replayed job finds the try claimed and
 rings nobody; a worker that died between the claim and the call leaves a row without a
 CallSid, which the sweep marks `unknown` and never places again. What happened on the call
-comes back as call-log events from `ivr/voice/outbound.py`, applied here by the worker.
+comes back as call-log events from `ivr/voice/outbound.py`, which the worker applies
+(`ivr.callbacks.outcomes`), settling attempts here.
 """
 
 from __future__ import annotations

@@ -12,17 +12,14 @@ The engine is one class made of a part per kind of node (`silent`, `questions`,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from ivr.config import Settings
-from ivr.core.clock import Clock
 from ivr.core.events import CallEvent, EventKind
-from ivr.core.prompts import Catalogue
-from ivr.core.ticket_numbers import TicketNumbering
 from ivr.core.verbs import Hangup, Record, Verb
-from ivr.flows.definition import Flow, Node
+from ivr.flows.definition import Node
+from ivr.flows.engine.base import ReplyHandler, SilentHandler
 from ivr.flows.engine.handing_on import HandingOn
 from ivr.flows.engine.questions import Questions
 from ivr.flows.engine.silent import SilentNodes
@@ -37,7 +34,6 @@ from ivr.flows.engine.state import (
     Reply,
     Turn,
 )
-from ivr.flows.lookup import CallerLookup, NobodyKnown
 
 __all__ = [
     "QUEUE_HOLD_PAUSE_S",
@@ -54,18 +50,8 @@ __all__ = [
 class FlowEngine(SilentNodes, Questions, HandingOn):
     """Runs a flow: one entry point per webhook, each returning a `Turn`."""
 
-    def __init__(
-        self,
-        flow: Flow,
-        catalogues: Mapping[str, Catalogue],
-        settings: Settings,
-        clock: Clock,
-        lookup: Callable[[], CallerLookup] = NobodyKnown,
-        numbers: TicketNumbering | None = None,
-        state_query: Callable[[CallState], str] | None = None,
-    ) -> None:
-        super().__init__(flow, catalogues, settings, clock, lookup, numbers, state_query)
-        self._silent: dict[str, Callable[[Caller, Node, CallState, Turn], Hop]] = {
+    def _silent_nodes(self) -> dict[str, SilentHandler]:
+        return {
             "say": self._say,
             "set": self._set,
             "hours": self._hours,
@@ -75,7 +61,9 @@ class FlowEngine(SilentNodes, Questions, HandingOn):
             "ticket": self._ticket,
             "status": self._status,
         }
-        self._replies: dict[str, Callable[[Caller, Node, CallState, Reply, Turn], None]] = {
+
+    def _reply_handlers(self) -> dict[str, ReplyHandler]:
+        return {
             "menu": self._menu_reply,
             "collect": self._collect_reply,
             "describe": self._describe_reply,

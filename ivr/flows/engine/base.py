@@ -14,15 +14,25 @@ from ivr.core.prompts import Catalogue
 from ivr.core.ticket_numbers import TicketNumbering, spoken_digits
 from ivr.core.verbs import Speech
 from ivr.flows.definition import Flow, Node
-from ivr.flows.engine.state import LATER, MAX_HOPS, Caller, CallState, Hop, PromptValues, Turn
+from ivr.flows.engine.state import (
+    LATER,
+    MAX_HOPS,
+    Caller,
+    CallState,
+    Hop,
+    PromptValues,
+    Reply,
+    Turn,
+)
 from ivr.flows.lookup import CallerLookup, NobodyKnown
 from ivr.flows.sealed_state import seal_for
+
+SilentHandler = Callable[[Caller, Node, CallState, Turn], Hop]
+ReplyHandler = Callable[[Caller, Node, CallState, Reply, Turn], None]
 
 
 class EngineBase:
     """The engine's parts and the walk; each kind of node is a part of its own."""
-
-    _silent: dict[str, Callable[[Caller, Node, CallState, Turn], Hop]]
 
     def __init__(
         self,
@@ -49,6 +59,8 @@ class EngineBase:
             "hotline_number": settings.hotline_number,
             "business_hours": str(settings.business_hours),
         }
+        self._silent = self._silent_nodes()
+        self._replies = self._reply_handlers()
 
     def restart(self, call: Caller, state: CallState) -> Turn:
         """A request we cannot place (odd or missing parameters): start the menu again."""
@@ -136,6 +148,14 @@ class EngineBase:
         return CallEvent(
             call.sid, what, self.clock.now(), seq=state.seq, node=state.node, detail=detail
         )
+
+    def _silent_nodes(self) -> dict[str, SilentHandler]:
+        """Each silent node type's handler (`FlowEngine`, which has every part)."""
+        raise NotImplementedError
+
+    def _reply_handlers(self) -> dict[str, ReplyHandler]:
+        """Each question type's handler for the caller's answer (`FlowEngine`)."""
+        raise NotImplementedError
 
     def _interact(self, call: Caller, node: Node, state: CallState, turn: Turn) -> Hop | None:
         """A node that needs the caller: asks, or hands the call on (`FlowEngine`)."""
