@@ -172,19 +172,28 @@ def call(
 @main.command()
 @click.option("--mermaid", is_flag=True, help="Print the call flow as a Mermaid diagram.")
 @click.option("--locale", default=None, help="Locale for prompt text in the diagram.")
-def flows(mermaid: bool, locale: str | None) -> None:
-    """Check the call flow and prompts; optionally draw the flow."""
-    from ivr.callbacks.legs import LEG_FLOWS
+@click.option(
+    "--flow",
+    "name",
+    default="main",
+    help="Which flow to draw: main (the inbound call), or a call we place (callback, survey).",
+)
+def flows(mermaid: bool, locale: str | None, name: str) -> None:
+    """Check the call flows and prompts; optionally draw one."""
+    from ivr.callbacks.calls import OUTBOUND_CALLS, check_outbound_flow
     from ivr.core.prompts import load_catalogues
-    from ivr.flows import default_flow_path, flow_path, load_flow, validate_flow
+    from ivr.flows import flow_path, load_flow, validate_flow
     from ivr.flows.mermaid import flow_to_mermaid
 
+    known = ["main", *(call.name for call in OUTBOUND_CALLS)]
+    if name not in known:
+        raise click.BadParameter(f"one of {', '.join(known)}", param_hint="--flow")
     settings = load_settings()
     catalogues = load_catalogues(settings.prompts_dir)
-    for name in LEG_FLOWS:  # the outbound calls' flows must hold too
-        validate_flow(load_flow(flow_path(name)), catalogues)
-    flow = load_flow(default_flow_path())
-    validate_flow(flow, catalogues)
+    for call in OUTBOUND_CALLS:  # the calls we place must hold too
+        check_outbound_flow(call, catalogues)
+    validate_flow(load_flow(flow_path("main")), catalogues)
+    flow = load_flow(flow_path(name))
     if mermaid:
         click.echo(flow_to_mermaid(flow, catalogues, locale or settings.default_locale), nl=False)
     else:

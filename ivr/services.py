@@ -5,20 +5,19 @@ them on its Flask app (`services()` inside a request); a worker builds them with
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from flask import current_app
 from redis import Redis
 
-from ivr.callbacks.legs import LEG_FLOWS, leg_query
+from ivr.callbacks.calls import OutboundFlows, build_outbound_flows
 from ivr.calllog.sink import CallLogSink
 from ivr.calllog.spool import Spool
 from ivr.config import Settings
 from ivr.core.clock import Clock
 from ivr.core.events import EventSink
-from ivr.core.prompts import Catalogue, load_catalogues
-from ivr.flows import default_flow_path, flow_path, load_flow, validate_flow
+from ivr.core.prompts import load_catalogues
+from ivr.flows import default_flow_path, load_flow, validate_flow
 from ivr.flows.engine import FlowEngine
 from ivr.outbound.telephony import Telephony, TwilioTransport, build_telephony
 from ivr.registry.directory import DirectoryCache
@@ -43,7 +42,7 @@ class Services:
     embedded_redis: EmbeddedRedis | None = None
     numbers: TicketNumbers | None = None
     directory: DirectoryCache = field(default_factory=DirectoryCache)
-    legs: Mapping[str, FlowEngine] = field(default_factory=dict)  # outbound calls' flows
+    legs: OutboundFlows = field(default_factory=lambda: OutboundFlows({}))  # calls we place
 
 
 def services() -> Services:
@@ -76,7 +75,7 @@ def build_services(
     numbers = TicketNumbers(database_lease(db, clock), redis, rest)
     engine = FlowEngine(flow, catalogues, settings, clock, lookup=directory.lookup, numbers=numbers)
     spool = Spool(settings.spool_dir)
-    legs = {name: _leg_engine(name, catalogues, settings, clock) for name in LEG_FLOWS}
+    legs = build_outbound_flows(catalogues, settings, clock)
     return Services(
         settings=settings,
         clock=clock,
@@ -90,12 +89,3 @@ def build_services(
         numbers=numbers,
         legs=legs,
     )
-
-
-def _leg_engine(
-    name: str, catalogues: Mapping[str, Catalogue], settings: Settings, clock: Clock
-) -> FlowEngine:
-    """An outbound call's flow, validated like the inbound one; its state is its leg."""
-    flow = load_flow(flow_path(name))
-    validate_flow(flow, catalogues)
-    return FlowEngine(flow, catalogues, settings, clock, state_query=leg_query)

@@ -24,11 +24,11 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from ivr.callbacks.calls import outbound_call
 from ivr.callbacks.legs import (
-    AGENT_PATH,
     MAX_TRIES,
+    RETRY_AFTER,
     STATUS_PATH,
-    SURVEY_PATH,
     CallbackLeg,
     PlannedCall,
 )
@@ -53,10 +53,8 @@ from ivr.store.db import Database, insert_ignoring_duplicates
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER = timedelta(minutes=15)
 UNPLACED_AFTER = timedelta(minutes=5)  # claimed, no CallSid: the worker died before placing
 SILENT_AFTER = timedelta(hours=2)  # placed, but no result ever came back from Twilio
-RESIDENT_RING_S = 30
 SURVEYS_PER_SWEEP = 20  # a burst of automated calls is spread over the following minutes
 
 
@@ -187,7 +185,7 @@ def claim_attempt(
     if callback.kind == CallbackKind.SURVEY and _ticket_reopened(session, callback, now):
         return None
     agent = None
-    if callback.kind == CallbackKind.RESIDENT:
+    if outbound_call(callback.kind).rings_agent_first:
         agent = _agent_for(session, callback)
         if agent is None or not _hold(session, agent.id):
             return None
@@ -263,9 +261,9 @@ def _insert_attempt(session: Session, callback: Callback, agent: User | None, no
 
 
 def _first_status(callback: Callback) -> AttemptStatus:
-    if callback.kind == CallbackKind.SURVEY:
-        return AttemptStatus.DIALING_RESIDENT
-    return AttemptStatus.DIALING_AGENT
+    if outbound_call(callback.kind).rings_agent_first:
+        return AttemptStatus.DIALING_AGENT
+    return AttemptStatus.DIALING_RESIDENT
 
 
 def _leg(session: Session, callback: Callback, attempt_id: int, agent: User | None) -> CallbackLeg:
@@ -308,7 +306,7 @@ def _unit(session: Session, callback: Callback) -> str:
 
 def _plan(leg: CallbackLeg, agent: User | None, settings: Settings) -> PlannedCall:
     base = settings.public_base_url
-    path = AGENT_PATH if agent is not None else SURVEY_PATH
+    path = outbound_call(leg.kind).path
     return PlannedCall(
         attempt_id=leg.attempt_id,
         to=agent.phone if agent is not None else leg.phone,

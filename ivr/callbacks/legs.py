@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -17,12 +18,9 @@ from ivr.models import AttemptStatus, CallbackKind
 from ivr.registry.residents import is_e164
 
 MAX_TRIES = 3  # rings of the resident; an agent who does not answer does not use one up
+RETRY_AFTER = timedelta(minutes=15)  # between rings of a resident who did not answer
 
-AGENT_PATH = "/voice/callback/agent"
 STATUS_PATH = "/voice/callback/status"
-SURVEY_PATH = "/voice/callback/survey"
-# Outbound calls that run as flows on the engine, by flow file (ivr/flows/<name>.yaml).
-LEG_FLOWS = ("survey",)
 
 
 @dataclass(frozen=True)
@@ -128,14 +126,20 @@ def leg_state(
     leg: CallbackLeg, node: str, locale: str, no_input: int = 0, no_match: int = 0
 ) -> CallState:
     """The leg at a node of its flow: what it carries becomes what the call knows (the
-    ticket number as `no`, so prompts read it as the inbound call's do)."""
-    known = dict(parse_qsl(leg.query())) | {"no": leg.ticket_number}
-    state = CallState(node, locale, no_input=no_input, no_match=no_match)
-    return state.remember(known)
+    ticket number as `no`, so prompts read it as the inbound call's do), with what its
+    prompts and branches read about the resident and the try."""
+    known = dict(parse_qsl(leg.query())) | {
+        "no": leg.ticket_number,
+        "phone_tail": leg.phone[-4:],
+        "last_try": "yes" if leg.is_last_try else "no",
+    }
+    data = tuple(sorted((key, value) for key, value in known.items() if value))
+    return CallState(node, locale, no_input=no_input, no_match=no_match, data=data)
 
 
-def leg_query(state: CallState) -> str:
+def leg_query(state: CallState, counted: bool) -> str:
     """A leg flow's state in the URLs Twilio calls back: the leg as the dispatcher wrote it,
-    and the failures so far (`ni`, `nm`)."""
+    and for a question's answer the failures so far (`ni`, `nm`); the webhook's path says
+    which node it is."""
     leg = CallbackLeg.from_args({key: state.value(key) for key in LEG_FIELDS if state.value(key)})
-    return leg.query(ni=state.no_input, nm=state.no_match)
+    return leg.query(ni=state.no_input, nm=state.no_match) if counted else leg.query()

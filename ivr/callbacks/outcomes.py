@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from ivr.callbacks.dispatch import locked_attempt, settle
 from ivr.config import Settings
 from ivr.core.events import CallEvent, EventKind
+from ivr.core.labels import RATING_WORDS
 from ivr.core.prompts import Catalogue
 from ivr.models import (
     AttemptStatus,
@@ -27,7 +28,7 @@ from ivr.tickets.lifecycle import FollowUps, note_return_visit
 
 log = logging.getLogger(__name__)
 
-RATINGS = {"1": "satisfied", "2": "average", "3": "dissatisfied"}
+RATINGS = {str(rating): word for rating, word in RATING_WORDS.items()}
 FINAL_CALL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
 
 CALLBACK_EVENTS = frozenset(

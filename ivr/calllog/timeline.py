@@ -10,6 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from ivr.core.events import EventKind
+from ivr.core.labels import RATING_WORDS
+from ivr.core.labels import RATINGS as LABELLED_RATINGS
 from ivr.models import Callback, CallbackAttempt, CallEventRow, OutboundMessage, WrapUp
 
 Detail = Mapping[str, Any]
@@ -78,7 +80,9 @@ def _field(name: str) -> Callable[[Detail], str]:
     return lambda detail: str(detail.get(name) or "")
 
 
-RATINGS = {"1": "满意 satisfied", "2": "一般 average", "3": "不满意 dissatisfied"}
+RATINGS = {
+    str(rating): f"{zh} {RATING_WORDS[rating]}" for rating, (zh, _) in LABELLED_RATINGS.items()
+}
 
 # kind → (label, English label, what the detail says)
 EVENT_LABELS: dict[str, tuple[str, str, Callable[[Detail], str]]] = {

@@ -1,6 +1,6 @@
-"""The words of a callback and a return-visit survey: why we call and what about, and the
-prompts those calls speak. Kept apart from ivr.callbacks so the flow validator can
-check the prompts without loading the callbacks' SQL, RQ and REST client."""
+"""The words of a call the hotline places: why we call (how the callback came about) and
+what about. Kept apart from ivr.callbacks so that the flow validator, and the callback
+flows' prompt keys that name them (``callback.agent.{src}``), need no SQL, RQ or REST."""
 
 from __future__ import annotations
 
@@ -8,24 +8,6 @@ from __future__ import annotations
 SOURCES = ("asked", "missed", "message", "general")
 TOPICS = ("repair", "complaint", "inquiry", "emergency", "general")
 
-# Prompts the callback and survey webhooks speak; ivr/flows/validate.py checks every locale.
-CALLBACK_PROMPTS = (
-    *(f"callback.agent.{source}" for source in SOURCES),
-    "callback.agent.accept",
-    "callback.agent.connecting",
-    "callback.agent.not_accepted",
-    "callback.agent.done",
-    "callback.agent.retry",
-    "callback.agent.unreachable",
-    "callback.phone_tail",
-    *(f"callback.resident.{source}" for source in SOURCES),
-    *(f"callback.topic.{topic}" for topic in TOPICS),
-    "survey.greeting",
-    "survey.kind.repair",
-    "survey.kind.complaint",
-    "survey.ask",
-    "survey.thanks",
-    "survey.dissatisfied",
-    "survey.no_rating",
-    "sms.return_visit_dissatisfied",
-)
+# Prompts of the calls we place that no flow speaks (the flows' own are checked with their
+# flows, ivr/flows/<name>.yaml): the SMS a dissatisfied return visit sends.
+CALLBACK_PROMPTS = ("sms.return_visit_dissatisfied",)

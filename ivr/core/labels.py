@@ -24,6 +24,8 @@ RATINGS: Mapping[int, Label] = {  # R9: the caller's rating, 1 to 3
     2: ("一般", "Average"),
     3: ("不满意", "Dissatisfied"),
 }
+# How the records write a rating in their English lines (a ticket's log, a callback's outcome).
+RATING_WORDS: Mapping[int, str] = {rating: en.lower() for rating, (_, en) in RATINGS.items()}
 DISPOSITIONS: Mapping[str, Label] = {
     "resolved": ("已解决", "Resolved"),
     "repair_order": ("生成报修单", "Repair order"),

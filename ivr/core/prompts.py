@@ -29,6 +29,7 @@ KNOWN_PLACEHOLDERS = frozenset(
         "kind_label",
         "status_label",
         "minutes",
+        "phone_tail",  # a resident we know only by number: its last four digits
         # text messages
         "number",
         "when",

@@ -22,9 +22,18 @@ A flow is a graph of named nodes. Node types:
 - ``dial``: ring the on-call ladder; ``next`` when someone answers, ``exhausted`` when nobody does.
 - ``status``: tell the caller the status of their open orders, then go to ``next``.
 - ``rating``: ask for a 1-3 satisfaction rating (optional), then go to ``next``.
+- ``branch``: go to the target ``cases`` names for the remembered ``value``, else ``next``.
+- ``connect``: (a call we placed) speak prompts, ring the person the call is about (its
+  remembered ``to``) from the hotline's number and bridge them; they first hear the
+  ``whisper`` node. ``next`` once they talked, ``exhausted`` when they never answered.
+- ``whisper``: what the person a ``connect`` node rang hears before the bridge.
 
 A target written ``$name`` is read from the call's remembered values (set with ``set``),
 so a shared sub-flow such as unit confirmation can return to whoever called it.
+
+A prompt key may name what the call knows, ``callback.agent.{src}``: the flow's validator is
+told which values each such name takes. A node's ``intro`` prompts are spoken only the first
+time it asks, not when it asks again after odd or no input.
 """
 
 from __future__ import annotations
@@ -58,6 +67,9 @@ NODE_TYPES = (
     "dial",
     "status",
     "rating",
+    "branch",
+    "connect",
+    "whisper",
 )
 # These end a TwiML response: the caller is asked something or leaves the IVR.
 INTERACTIVE = frozenset(
@@ -72,6 +84,8 @@ INTERACTIVE = frozenset(
         "appointment",
         "dial",
         "rating",
+        "connect",
+        "whisper",
     }
 )
 CATEGORIES = frozenset(CallCategory)  # ivr.core.terms: one list, with its words
@@ -117,15 +131,37 @@ class Node:
     kind: str | None = None
     path: str | None = None  # where its <Gather> posts, when not the inbound call's /voice/step
     input: str | None = None  # what its <Gather> takes, when not its type's default
+    intro: tuple[str, ...] = ()  # spoken before the prompts, the first time it asks only
+    whisper: str | None = None  # a connect node's: what the person rung hears first
+    value: str | None = None  # a branch node's: the remembered value it goes by
+    cases: Mapping[str, str] = field(default_factory=dict)
 
     def targets(self) -> Iterator[tuple[str, str]]:
         """(label, target) for every edge leaving this node."""
-        for label in ("next", "exhausted", "open", "closed", "after", "known", "unknown"):
+        labels = ("next", "exhausted", "open", "closed", "after", "known", "unknown", "whisper")
+        for label in labels:
             target = getattr(self, label)
             if target:
                 yield label, target
         for option in self.options.values():
             yield option.key, option.goto
+        for case, target in self.cases.items():
+            yield f"{self.value}={case}", target
+
+    @property
+    def spoken(self) -> tuple[str, ...]:
+        """Every prompt key it may speak (some name what the call knows)."""
+        return (*self.intro, *self.prompts)
+
+
+@dataclass(frozen=True)
+class Word:
+    """A prompt placeholder worded from what the call knows: the remembered value `known`
+    when the call has it, else the catalogue's word `key` (which may name remembered
+    values, as in ``survey.kind.{topic}``)."""
+
+    key: str = ""
+    known: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,7 +171,7 @@ class Flow:
     nodes: Mapping[str, Node]
     # Prompt placeholders worded from what the call knows: {kind_label} is the catalogue's
     # "survey.kind.{topic}" for the call's topic.
-    words: Mapping[str, str] = field(default_factory=dict)
+    words: Mapping[str, Word] = field(default_factory=dict)
 
     def node(self, name: str) -> Node:
         return self.nodes[name]
@@ -157,16 +193,16 @@ def _node(name: str, raw: Mapping[str, Any]) -> Node:
     if node_type not in NODE_TYPES:
         raise FlowError(f"node {name!r}: type must be one of {NODE_TYPES}, not {node_type!r}")
     options = {str(k): _option(str(k), v) for k, v in (fields.pop("options", None) or {}).items()}
-    prompts = fields.pop("prompts", None) or ()
-    if isinstance(prompts, str):
-        prompts = (prompts,)
+    prompts, intro = _keys(fields.pop("prompts", None)), _keys(fields.pop("intro", None))
     priority = tuple(str(k) for k in fields.pop("speech_priority", None) or options)
     fields["set"] = {str(k): str(v) for k, v in (fields.pop("set", None) or {}).items()}
+    fields["cases"] = {str(k): str(v) for k, v in (fields.pop("cases", None) or {}).items()}
     try:
         return Node(
             name=name,
             type=node_type,
-            prompts=tuple(prompts),
+            prompts=prompts,
+            intro=intro,
             options=options,
             speech_priority=priority,
             **fields,
@@ -175,12 +211,26 @@ def _node(name: str, raw: Mapping[str, Any]) -> Node:
         raise FlowError(f"node {name!r}: {exc}") from exc
 
 
+def _keys(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        return (raw,)
+    return tuple(str(key) for key in raw or ())
+
+
+def _word(name: str, raw: Any) -> Word:
+    if isinstance(raw, str):
+        return Word(key=raw)
+    if isinstance(raw, dict) and set(raw) <= {"known", "otherwise"} and raw.get("known"):
+        return Word(key=str(raw.get("otherwise") or ""), known=str(raw["known"]))
+    raise FlowError(f"word {name!r}: a catalogue key, or {{known: NAME, otherwise: KEY}}")
+
+
 def load_flow(path: Path) -> Flow:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or "start" not in data or "nodes" not in data:
         raise FlowError(f"{path.name}: needs 'start' and 'nodes'")
     nodes = {name: _node(name, raw) for name, raw in data["nodes"].items()}
-    words = {str(k): str(v) for k, v in (data.get("words") or {}).items()}
+    words = {str(k): _word(str(k), v) for k, v in (data.get("words") or {}).items()}
     return Flow(name=path.stem, start=data["start"], nodes=nodes, words=words)
 
 

@@ -26,6 +26,9 @@ SHAPES = {
     "dial": ('[["', '"]]'),
     "status": ('["', '"]'),
     "rating": ('{{"', '"}}'),
+    "branch": ('{"', '"}'),
+    "connect": ('[["', '"]]'),
+    "whisper": ('[/"', '"/]'),
 }
 
 
@@ -39,8 +42,12 @@ def _label(node: Node, catalogue: Catalogue | None) -> str:
         words += "<br/>caller ID known?"
     elif node.type == "set":
         words += "<br/>" + ", ".join(f"{k}={v}" for k, v in node.set.items())
-    elif catalogue and node.prompts:
-        first = catalogue.prompts[node.prompts[0]].text
+    elif node.type == "branch":
+        words += f"<br/>{node.value}?"
+    elif catalogue and node.spoken:
+        # A key that names what the call knows (callback.agent.{src}) is shown as written.
+        found = catalogue.prompts.get(node.spoken[0])
+        first = found.text if found else node.spoken[0]
         words += "<br/>" + (first[:24] + "…" if len(first) > 24 else first)
     return words.replace('"', "'")
 

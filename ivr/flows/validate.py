@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import string
 from collections.abc import Iterator, Mapping
 
 from ivr.core.callback_prompts import CALLBACK_PROMPTS
@@ -70,22 +72,32 @@ REQUIRED_FIELDS: Mapping[str, tuple[str, ...]] = {
     "dial": ("next", "exhausted"),
     "status": ("next",),
     "rating": ("next",),
+    "branch": ("value", "next"),
+    "connect": ("path", "whisper", "next", "exhausted"),
+    "whisper": ("path",),
 }
+# What a name in a prompt key may be, by name: {"src": ("asked", "missed", ...)}.
+Choices = Mapping[str, tuple[str, ...]]
 
 
-def validate_flow(flow: Flow, catalogues: Mapping[str, Catalogue]) -> None:
-    problems = list(_problems(flow, catalogues))
+def validate_flow(
+    flow: Flow, catalogues: Mapping[str, Catalogue], choices: Choices | None = None
+) -> None:
+    """`choices`: the values each name in a prompt key (``callback.agent.{src}``) takes; every
+    key they make must be in every catalogue."""
+    problems = list(_problems(flow, catalogues, choices or {}))
     if problems:
         raise FlowError(f"flow {flow.name!r} is broken:\n  " + "\n  ".join(problems))
 
 
-def _problems(flow: Flow, catalogues: Mapping[str, Catalogue]) -> Iterator[str]:
+def _problems(flow: Flow, catalogues: Mapping[str, Catalogue], choices: Choices) -> Iterator[str]:
     if flow.start not in flow.nodes:
         yield f"start node {flow.start!r} does not exist"
         return
     for node in flow.nodes.values():
         yield from _node_problems(node, flow, catalogues)
-    yield from _prompt_problems(flow, catalogues)
+    yield from _path_problems(flow)
+    yield from _prompt_problems(flow, catalogues, choices)
     yield from _unreachable(flow)
     yield from _silent_loops(flow)
 
@@ -120,6 +132,20 @@ def _node_problems(node: Node, flow: Flow, catalogues: Mapping[str, Catalogue]) 
         yield f"{node.name}: input must be one of {sorted(GATHER_INPUTS)}, not {node.input!r}"
     if node.path is not None and not node.path.startswith("/voice/"):
         yield f"{node.name}: path {node.path!r} is not a /voice/ webhook"
+    whisper = flow.nodes.get(str(node.whisper))
+    if node.type == "connect" and whisper is not None and whisper.type != "whisper":
+        yield f"{node.name}: whisper goes to {node.whisper!r}, which is not a whisper node"
+
+
+def _path_problems(flow: Flow) -> Iterator[str]:
+    """Twilio comes back to a node by its path alone: no two nodes may share one."""
+    seen: dict[str, str] = {}
+    for node in flow.nodes.values():
+        if node.path is None:
+            continue
+        if node.path in seen:
+            yield f"{node.name}: path {node.path!r} is also {seen[node.path]!r}'s"
+        seen.setdefault(node.path, node.name)
 
 
 def _remembered(flow: Flow) -> dict[str, set[str]]:
@@ -151,13 +177,27 @@ def _menu_problems(node: Node, catalogues: Mapping[str, Catalogue]) -> Iterator[
             yield f"{node.name}: speech_priority names unknown option {key!r}"
 
 
-def _prompt_problems(flow: Flow, catalogues: Mapping[str, Catalogue]) -> Iterator[str]:
+def _prompt_problems(
+    flow: Flow, catalogues: Mapping[str, Catalogue], choices: Choices
+) -> Iterator[str]:
     keys = set(ENGINE_PROMPTS) | set(DESK_PROMPTS) | set(CALLBACK_PROMPTS)
-    for node in flow.nodes.values():
-        keys.update(node.prompts)
+    templates = [key for node in flow.nodes.values() for key in node.spoken]
+    templates += [word.key for word in flow.words.values() if word.key]
+    for template in templates:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+        unknown = sorted(names - set(choices))
+        if unknown:
+            yield f"prompt key {template!r} names {unknown}, which the flow is not told about"
+            continue
+        keys.update(_expanded(template, sorted(names), choices))
     for locale, catalogue in catalogues.items():
         for key in sorted(keys - set(catalogue.prompts)):
             yield f"prompt {key!r} is missing in {locale}"
+
+
+def _expanded(template: str, names: list[str], choices: Choices) -> Iterator[str]:
+    for values in itertools.product(*(choices[name] for name in names)):
+        yield template.format_map(dict(zip(names, values, strict=True)))
 
 
 def _unreachable(flow: Flow) -> Iterator[str]:

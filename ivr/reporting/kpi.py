@@ -50,6 +50,7 @@ from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal_c
 from sqlalchemy.orm import Session
 
 from ivr.config import Settings
+from ivr.core import labels
 from ivr.core.events import EventKind
 from ivr.models import (
     Call,
@@ -68,7 +69,7 @@ from ivr.reporting.periods import Period
 TARGETS_PATH = Path(__file__).with_name("kpi_targets.yaml")
 FINAL_STATUSES = tuple(status for status in CallStatus if status.is_final)
 SERVED = (CallOutcome.SELF_SERVED, CallOutcome.AGENT_SERVED)
-RATINGS = (1, 2, 3)  # R9: 1 satisfied, 2 average, 3 dissatisfied
+RATINGS = tuple(labels.RATINGS)  # R9: 1 satisfied, 2 average, 3 dissatisfied
 ESCALATION_LEVELS = (1, 2, 3)
 BUCKET_S = 900  # quarter hours: every time zone's offset is a whole number of them
 RATING_TEXTS = frozenset(str(rating) for rating in RATINGS)

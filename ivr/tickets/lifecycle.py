@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ivr.config import Settings
 from ivr.core.events import CallEvent
 from ivr.core.hours import next_closing
+from ivr.core.labels import RATING_WORDS
 from ivr.core.prompts import Catalogue
 from ivr.core.service_levels import ServiceLevels, load_service_levels
 from ivr.core.ticket_numbers import number_for
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 
 MAX_LEVEL = 3
 RETURN_VISIT_CALL_AFTER = timedelta(hours=2)
-RETURN_VISIT_RATINGS = {1: "satisfied", 2: "average", 3: "dissatisfied"}
 DISSATISFIED = 3
 
 
@@ -484,7 +484,7 @@ def note_return_visit(
 ) -> FollowUps:
     """The resident's satisfaction on the ticket's log (once per survey); dissatisfied (3)
     reopens the ticket and takes it up a level, like a complaint nobody acted on (R6)."""
-    label = RETURN_VISIT_RATINGS.get(rating, str(rating))
+    label = RATING_WORDS.get(rating, str(rating))
     key = f"return-visit:{callback_id}"
     noted = log_on_ticket(
         session, ticket, key, now, "return_visit", rating=rating, satisfaction=label

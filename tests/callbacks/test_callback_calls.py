@@ -139,8 +139,8 @@ def virtual_hold(office: Office, sid: str = "CA900") -> None:
     twilio.post("/voice/status", call_params(sid, CallStatus="completed", CallDuration="160"))
 
 
-def agent_gather(query: str, failures: int, prompts: list[Verb]) -> list[Verb]:
-    return gather(f"/voice/callback/accept?{query}&f={failures}", prompts)
+def agent_gather(query: str, no_input: int, prompts: list[Verb]) -> list[Verb]:
+    return gather(f"/voice/callback/accept?{query}&ni={no_input}&nm=0", prompts)
 
 
 def bridge(query: str) -> list[Verb]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ivr.callbacks.legs import LEG_FLOWS
+from ivr.callbacks.calls import CALLBACK, OUTBOUND_CALLS, check_outbound_flow
 from ivr.config import PROJECT_ROOT
 from ivr.core.prompts import PromptError, load_catalogue, load_catalogues
 from ivr.flows import FlowError, default_flow_path, flow_path, load_flow, validate_flow
@@ -31,9 +31,31 @@ def test_the_shipped_flow_is_valid_in_every_locale() -> None:
 
 def test_the_outbound_calls_flows_are_valid_in_every_locale() -> None:
     catalogues = load_catalogues(PROMPTS)
-    assert LEG_FLOWS == ("survey",)
-    for name in LEG_FLOWS:
-        validate_flow(load_flow(flow_path(name)), catalogues)
+    assert [call.name for call in OUTBOUND_CALLS] == ["callback", "survey"]
+    for call in OUTBOUND_CALLS:
+        check_outbound_flow(call, catalogues)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"nodes.briefing.intro": ["callback.agent.{why}"]}, "names ['why'], which the flow"),
+        ({"nodes.why_we_call.prompts": ["callback.caller.{src}"]}, "'callback.caller.asked'"),
+        ({"nodes.ring_resident.whisper": "talked"}, "'talked', which is not a whisper node"),
+        ({"nodes.ring_resident.path": None}, "ring_resident: a connect node needs 'path'"),
+        ({"nodes.why_we_call.path": "/voice/callback/dialed"}, "is also 'ring_resident'"),
+        ({"nodes.not_reached.cases": {"yes": "nowhere"}}, "last_try=yes goes to unknown node"),
+        ({"words.unit_label": {"otherwise": "x"}}, "word 'unit_label': a catalogue key, or"),
+    ],
+)
+def test_a_broken_callback_flow_fails_validation(
+    tmp_path: Path, change: dict[str, object], problem: str
+) -> None:
+    catalogues = load_catalogues(PROMPTS)
+    _flow_with(tmp_path, change, flow_path("callback")).rename(tmp_path / "callback.yaml")
+    with pytest.raises(FlowError) as failure:
+        check_outbound_flow(CALLBACK, catalogues, folder=tmp_path)
+    assert problem in str(failure.value)
 
 
 @pytest.mark.parametrize(
@@ -146,7 +168,7 @@ def _flow_with(tmp_path: Path, change: dict[str, object], base: Path | None = No
         ),
         ({"nodes.main_menu.exhausted": None}, "main_menu: a menu node needs 'exhausted'"),
         ({"nodes.welcome.prompts": ["main.nothing"]}, "prompt 'main.nothing' is missing in zh-CN"),
-        ({"nodes.goodbye.type": "whisper"}, "node 'goodbye': type must be one of"),
+        ({"nodes.goodbye.type": "sing"}, "node 'goodbye': type must be one of"),
         ({"nodes.lonely": {"type": "hangup"}}, "lonely: unreachable from 'welcome'"),
         (
             {"nodes.repair.next": "repair"},

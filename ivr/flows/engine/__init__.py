@@ -54,6 +54,7 @@ class FlowEngine(SilentNodes, Questions, HandingOn):
         return {
             "say": self._say,
             "set": self._set,
+            "branch": self._branch,
             "hours": self._hours,
             "language": self._language,
             "identify": self._identify,
@@ -121,11 +122,14 @@ class FlowEngine(SilentNodes, Questions, HandingOn):
             prompts = (
                 self._slot_prompts(node, state)
                 if node.type == "appointment"
-                else self._prompts(node, state)
+                else self._prompts(node, state, first_ask=not state.failures)
             )
             self._ask(node, following, turn, prompts)
             return None
-        turn.verbs += self._prompts(node, state)
+        if node.type == "connect":
+            self._connect(node, following, turn)
+            return None
+        turn.verbs += self._prompts(node, state)  # a whisper is its prompts alone
         if node.type == "queue":
             self._enqueue(call, node, state, following, turn)
         elif node.type in {"message", "record"}:

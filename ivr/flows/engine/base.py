@@ -29,6 +29,9 @@ from ivr.flows.sealed_state import seal_for
 
 SilentHandler = Callable[[Caller, Node, CallState, Turn], Hop]
 ReplyHandler = Callable[[Caller, Node, CallState, Reply, Turn], None]
+# How a call's state is written into a URL Twilio calls back; `counted`: with the failures
+# so far, for the URL a question's answer comes back to.
+StateQuery = Callable[[CallState, bool], str]
 
 
 class EngineBase:
@@ -42,7 +45,8 @@ class EngineBase:
         clock: Clock,
         lookup: Callable[[], CallerLookup] = NobodyKnown,
         numbers: TicketNumbering | None = None,
-        state_query: Callable[[CallState], str] | None = None,
+        state_query: StateQuery | None = None,
+        values: Mapping[str, str] | None = None,
     ) -> None:
         self.flow = flow
         self.catalogues = catalogues
@@ -53,11 +57,13 @@ class EngineBase:
         self.seal = seal_for(settings.state_key, settings.secret_key)
         # How a call's state is written into the URLs Twilio calls back: sealed for the
         # inbound call; an outbound leg's flow writes its leg as the dispatcher did.
-        self.state_query = state_query or (lambda state: state.as_query(self.seal))
+        self.state_query = state_query or (lambda state, counted: state.as_query(self.seal))
+        # Placeholders every prompt may use; a flow for a call we place adds its own.
         self.values = {
             "hotline_name": settings.hotline_name,
             "hotline_number": settings.hotline_number,
             "business_hours": str(settings.business_hours),
+            **(values or {}),
         }
         self._silent = self._silent_nodes()
         self._replies = self._reply_handlers()
@@ -102,12 +108,20 @@ class EngineBase:
     def _locale(self, locale: str) -> str:
         return locale if locale in self.catalogues else self.settings.default_locale
 
-    def _prompts(self, node: Node, state: CallState) -> list[Speech]:
+    def _url(self, path: str, state: CallState, counted: bool = True) -> str:
+        return f"{path}?{self.state_query(state, counted)}"
+
+    def _prompts(self, node: Node, state: CallState, first_ask: bool = False) -> list[Speech]:
+        keys = node.spoken if first_ask else node.prompts
         return [
             speech
-            for key in node.prompts
-            for speech in self._speak(state, self._numbered(key, state))
+            for key in keys
+            for speech in self._speak(state, self._numbered(self._key(key, state), state))
         ]
+
+    def _key(self, template: str, state: CallState) -> str:
+        """A prompt key that names what the call knows (``callback.agent.{src}``)."""
+        return template.format_map(PromptValues(state.data)) if "{" in template else template
 
     def _numbered(self, key: str, state: CallState) -> str:
         """A prompt that reads the ticket number, when no number was at hand: the
@@ -124,15 +138,17 @@ class EngineBase:
         values["building"], values["room"] = state.value("building"), state.value("room")
         if state.value("slot"):
             values["slot"] = self._word(state, f"slot.{state.value('slot')}")
-        for name, key in self.flow.words.items():
-            values[name] = self._word(state, key.format_map(PromptValues(state.data)))
+        for name, word in self.flow.words.items():
+            known = state.value(word.known) if word.known else ""
+            values[name] = known or self._word(state, self._key(word.key, state))
         values.update(extra)
         return values
 
     def _word(self, state: CallState, key: str) -> str:
-        """A word or phrase from the catalogue, as written (slot names, statuses)."""
+        """A word or phrase from the catalogue (slot names, statuses), with what the call
+        knows filled in (``尾号{phone_tail}``)."""
         prompt = self.catalogues[state.locale].prompts.get(key)
-        return prompt.text if prompt else ""
+        return prompt.text.format_map(PromptValues(state.data)) if prompt else ""
 
     def _text(self, state: CallState, key: str, **extra: str) -> str:
         catalogue = self.catalogues[state.locale]

@@ -1,5 +1,6 @@
-"""Nodes that hand the call on (queue, message, record, dial) and the webhooks that
-report back from them: the queue's rounds and result, a recording, the on-call dial.
+"""Nodes that hand the call on (queue, message, record, dial, connect) and the webhooks
+that report back from them: the queue's rounds and result, a recording, the on-call dial,
+the person a call we placed was bridged to.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ivr.flows.definition import Node
 from ivr.flows.engine.base import EngineBase
 from ivr.flows.engine.state import (
     ANSWERED,
+    BRIDGED,
     DIAL_TIMEOUT_S,
     MIN_ESTIMATE_S,
     MOVED_ON,
@@ -62,6 +64,17 @@ class HandingOn(EngineBase):
             self._run(call, state.remember({"rung": str(rung + 1)}), turn)
         return turn
 
+    def rang(self, call: Caller, state: CallState, status: str) -> Turn:
+        """The person a connect node rang talked and hung up, or never answered."""
+        node = self.flow.nodes.get(state.node)
+        if node is None or node.type != "connect":
+            return self.restart(call, state)
+        turn = Turn()
+        turn.events.append(self._event(call, state, EventKind.DIAL_RESULT, status=status))
+        target = node.next if status == BRIDGED else node.exhausted
+        self._run(call, state.at(self._target(str(target), state)), turn)
+        return turn
+
     def queue_result(self, call: Caller, state: CallState, result: str, waited_s: int = 0) -> Turn:
         """The caller left a queue: served, hung up, or still needing us."""
         turn = Turn()
@@ -96,7 +109,7 @@ class HandingOn(EngineBase):
         )
         verbs += [*self._speak(state, "system.queue_hold"), Pause(QUEUE_HOLD_PAUSE_S)]
         choice = Gather(
-            action="/voice/queue/choice?" + self.state_query(state),
+            action=self._url("/voice/queue/choice", state),
             prompts=tuple(self._speak(state, "queue.choice")),
             language=self.catalogues[state.locale].voice.gather_language,
             timeout_s=5,
@@ -146,8 +159,8 @@ class HandingOn(EngineBase):
                 queue=str(node.queue),
                 # The wait rounds carry the step after the hand-off, so whatever the caller
                 # chooses while waiting is logged after the hand-off itself.
-                wait_url="/voice/queue/wait?" + self.state_query(following),
-                action="/voice/queue/result?" + self.state_query(following),
+                wait_url=self._url("/voice/queue/wait", following),
+                action=self._url("/voice/queue/result", following),
             )
         )
 
@@ -156,7 +169,7 @@ class HandingOn(EngineBase):
     ) -> None:
         if node.type == "message":
             turn.events.append(self._event(call, state, EventKind.MESSAGE_OFFERED))
-        action = "/voice/message?" + self.state_query(following)
+        action = self._url("/voice/message", following)
         # A description in English can be transcribed for the ticket; Twilio has no Mandarin here.
         transcribe = node.type == "record" and state.locale.startswith("en")
         record = Record(
@@ -172,9 +185,24 @@ class HandingOn(EngineBase):
         if rung >= len(ladder):
             return str(node.exhausted), state
         turn.verbs += self._prompts(node, state)
-        action = "/voice/dialed?" + self.state_query(state.remember({"rung": str(rung)}))
+        action = self._url("/voice/dialed", state.remember({"rung": str(rung)}))
         turn.verbs.append(Dial(number=ladder[rung], action=action, timeout_s=DIAL_TIMEOUT_S))
         return None
+
+    def _connect(self, node: Node, state: CallState, turn: Turn) -> None:
+        """Ring the person the call is about from the hotline's number; on answering they
+        hear the whisper node (why we call) before the bridge."""
+        whisper = self.flow.node(str(node.whisper))
+        turn.verbs += self._prompts(node, state)
+        turn.verbs.append(
+            Dial(
+                number=state.value("to"),
+                action=self._url(str(node.path), state, counted=False),
+                timeout_s=node.timeout_s,
+                caller_id=self.settings.hotline_number,
+                whisper_url=self._url(str(whisper.path), state, counted=False),
+            )
+        )
 
     def _description_recorded(
         self, call: Caller, node: Node, state: CallState, recording: Recording | None

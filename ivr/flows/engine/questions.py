@@ -27,7 +27,7 @@ from ivr.flows.speech import option_for_speech, speech_hints
 class Questions(EngineBase):
     def _ask(self, node: Node, state: CallState, turn: Turn, prompts: list[Speech]) -> None:
         voice = self.catalogues[state.locale].voice
-        action = f"{node.path or STEP_PATH}?{self.state_query(state)}"
+        action = self._url(node.path or STEP_PATH, state)
         turn.verbs.append(
             Gather(
                 action=action,

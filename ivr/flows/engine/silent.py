@@ -1,4 +1,4 @@
-"""Silent nodes: they speak at most, learn something, and hop on (say, set, hours,
+"""Silent nodes: they speak at most, learn something, and hop on (say, set, branch, hours,
 language, identify, lookup_unit, ticket, status).
 """
 
@@ -22,6 +22,9 @@ class SilentNodes(EngineBase):
 
     def _set(self, call: Caller, node: Node, state: CallState, turn: Turn) -> Hop:
         return str(node.next), state.remember(node.set)
+
+    def _branch(self, call: Caller, node: Node, state: CallState, turn: Turn) -> Hop:
+        return node.cases.get(state.value(str(node.value)), str(node.next)), state
 
     def _hours(self, call: Caller, node: Node, state: CallState, turn: Turn) -> Hop:
         is_open = office_is_open(self.settings, self.clock.now())

@@ -29,6 +29,7 @@ DIAL_TIMEOUT_S = 20  # an on-call engineer who has not answered by then gets ski
 MAX_REMEMBERED = 16
 MAX_VALUE_CHARS = 200
 ANSWERED = {"completed", "answered"}
+BRIDGED = "completed"  # Twilio's DialCallStatus once a bridged person talked and hung up
 # Nodes that ask a question in a <Gather>, and what kind of answer each takes.
 GATHER_INPUT = {
     "menu": "dtmf speech",
