@@ -25,11 +25,12 @@ from ivr.core.prompts import Catalogue
 from ivr.flows import FlowError, flow_path, load_flow, validate_flow
 from ivr.flows.definition import Flow, Node
 from ivr.flows.engine import FlowEngine, Turn
+from ivr.flows.engine.state import ASKING
 from ivr.models import CallbackKind
 
-# Nodes Twilio comes back to in a call we placed, each by its own path.
-CALLED_BACK = frozenset({"menu", "collect", "describe", "appointment", "rating"})
-BY_PATH = CALLED_BACK | {"connect", "whisper"}
+# Nodes Twilio comes back to in a call we placed, each by its own path: the questions, and
+# the bridge's whisper and result.
+BY_PATH = ASKING | {"connect", "whisper"}
 
 
 @dataclass(frozen=True)
@@ -59,27 +60,39 @@ class OutboundCall:
         return self.answered_by == "agent"
 
 
-def _agent_answer(turn: Turn) -> Settled | None:
-    """1 takes the callback; asked twice without it, the callback goes to someone else."""
-    for event in turn.events:
-        if event.kind == EventKind.CHOICE and event.detail.get("option") == "1":
-            return Settled(EventKind.CALLBACK_AGENT, "agent", {"answer": "accepted"})
-        if event.kind == EventKind.RETRIES_EXHAUSTED:
-            return Settled(EventKind.CALLBACK_AGENT, "agent", {"answer": "declined"})
-    return None
+@dataclass(frozen=True)
+class ChoiceSettles:
+    """A call settled by its question: the option chosen, worded for the worker, or what
+    it means when the questions ran out; nothing while it still asks."""
+
+    kind: EventKind
+    step: str
+    field: str  # the detail the worker reads
+    answers: Mapping[str, str]  # option -> its value
+    unanswered: str  # the value once the questions ran out
+
+    def __call__(self, turn: Turn) -> Settled | None:
+        for event in turn.events:
+            option = event.detail.get("option")
+            if event.kind == EventKind.CHOICE and option in self.answers:
+                return Settled(self.kind, self.step, {self.field: self.answers[str(option)]})
+            if event.kind == EventKind.RETRIES_EXHAUSTED:
+                return Settled(self.kind, self.step, {self.field: self.unanswered})
+        return None
 
 
-RATING_KEYS = frozenset(str(rating) for rating in RATINGS)
-
-
-def _rating(turn: Turn) -> Settled | None:
-    """A rating, or "" when the questions ran out; nothing while the survey still asks."""
-    for event in turn.events:
-        if event.kind == EventKind.CHOICE and event.detail.get("option") in RATING_KEYS:
-            return Settled(EventKind.SURVEY_RATED, "rated", {"rating": event.detail["option"]})
-        if event.kind == EventKind.RETRIES_EXHAUSTED:
-            return Settled(EventKind.SURVEY_RATED, "rated", {"rating": ""})
-    return None
+# 1 takes the callback; asked twice without it, the callback goes to someone else.
+AGENT_ANSWER = ChoiceSettles(
+    EventKind.CALLBACK_AGENT, "agent", "answer", {"1": "accepted"}, unanswered="declined"
+)
+# A rating, or "" when the resident gave none.
+RATING = ChoiceSettles(
+    EventKind.SURVEY_RATED,
+    "rated",
+    "rating",
+    {str(rating): str(rating) for rating in RATINGS},
+    unanswered="",
+)
 
 
 CALLBACK = OutboundCall(
@@ -88,7 +101,7 @@ CALLBACK = OutboundCall(
     path="/voice/callback/agent",
     answered_by="agent",
     leg="agent",
-    settles=_agent_answer,
+    settles=AGENT_ANSWER,
     values={"count": str(MAX_TRIES), "minutes": str(int(RETRY_AFTER.total_seconds() // 60))},
     choices={"src": SOURCES, "topic": TOPICS},
 )
@@ -98,7 +111,7 @@ SURVEY = OutboundCall(  # 回访 (R5, R6)
     path="/voice/callback/survey",
     answered_by="resident",
     leg="survey",
-    settles=_rating,
+    settles=RATING,
     choices={"topic": ("repair", "complaint")},
 )
 OUTBOUND_CALLS: tuple[OutboundCall, ...] = (CALLBACK, SURVEY)
@@ -127,16 +140,15 @@ class OutboundFlows:
     def at(self, path: str) -> Place | None:
         return self._places.get(path)
 
-    @property
-    def paths(self) -> list[str]:
-        return sorted(self._places)
-
 
 def check_outbound_flow(
     call: OutboundCall, catalogues: Mapping[str, Catalogue], folder: Path | None = None
-) -> None:
-    """Its flow holds in every catalogue (start-up, `ivr flows` and CI stop on it)."""
-    validate_flow(_flow(call, folder), catalogues, call.choices)
+) -> Flow:
+    """Its flow, which holds in every catalogue (start-up, `ivr flows` and CI stop on it)."""
+    path = folder / f"{call.name}.yaml" if folder else flow_path(call.name)
+    flow = load_flow(path)
+    validate_flow(flow, catalogues, call.choices)
+    return flow
 
 
 def build_outbound_flows(
@@ -149,8 +161,7 @@ def build_outbound_flows(
     """Every call we place, loaded and checked; its state is its leg (`ivr.callbacks.legs`)."""
     places: dict[str, Place] = {}
     for call in calls:
-        flow = _flow(call, folder)
-        validate_flow(flow, catalogues, call.choices)
+        flow = check_outbound_flow(call, catalogues, folder)
         engine = FlowEngine(
             flow, catalogues, settings, clock, state_query=leg_query, values=call.values
         )
@@ -166,8 +177,3 @@ def build_outbound_flows(
                 )
             places[path] = Place(call, engine, node)
     return OutboundFlows(places)
-
-
-def _flow(call: OutboundCall, folder: Path | None) -> Flow:
-    path = folder / f"{call.name}.yaml" if folder else flow_path(call.name)
-    return load_flow(path)

@@ -133,6 +133,8 @@ def leg_state(
         "phone_tail": leg.phone[-4:],
         "last_try": "yes" if leg.is_last_try else "no",
     }
+    # Not `remember()`: its cap keeps a sealed URL short, and a leg is written out plainly
+    # (`leg_query`), so all of it is kept.
     data = tuple(sorted((key, value) for key, value in known.items() if value))
     return CallState(node, locale, no_input=no_input, no_match=no_match, data=data)
 

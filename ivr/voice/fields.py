@@ -18,6 +18,7 @@ from ivr.flows.speech import clean_digits, clean_speech
 
 MAX_COUNTER = 100  # failure counters and step numbers come back from Twilio; cap them
 MAX_NUMBER_CHARS = 32  # longer than any number Twilio sends; int() of more is slow
+MAX_CALL_S = 7 * 24 * 3600  # far beyond Twilio's longest call: anything more is not a duration
 URL_SCHEMES = ("https://", "http://")
 
 
@@ -39,6 +40,13 @@ def whole_number(form: Mapping[str, str], name: str, limit: int) -> int | None:
         return None
     number = int(raw)
     return number if number <= limit else None
+
+
+def duration(form: Mapping[str, str], name: str) -> dict[str, int]:
+    """Twilio's length of a call or a bridge, as an event's `duration_s`; nothing when it
+    sent none we can read."""
+    seconds = whole_number(form, name, limit=MAX_CALL_S)
+    return {} if seconds is None else {"duration_s": seconds}
 
 
 def count(form: Mapping[str, str], name: str, limit: int = MAX_COUNTER) -> int:

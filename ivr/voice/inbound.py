@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 voice = Blueprint("voice", __name__, url_prefix="/voice")
 
-MAX_CALL_S = 7 * 24 * 3600  # far beyond Twilio's longest call: anything more is not a duration
 MAX_SEQUENCE = 10**8 - 1  # eight digits, as the status key always kept
 FALLBACK_PATH = "/voice/fallback?stage=recorded"
 
@@ -259,10 +258,7 @@ def status() -> Response:
     sid, form = _call_sid(), request.form
     call_status = fields.text(form, "CallStatus", 32)
     if sid:
-        detail: dict[str, object] = {"status": call_status}
-        duration = fields.whole_number(form, "CallDuration", limit=MAX_CALL_S)
-        if duration is not None:
-            detail["duration_s"] = duration
+        detail: dict[str, object] = {"status": call_status, **fields.duration(form, "CallDuration")}
         key = f"{sid}:status:{call_status}:{_sequence_number(form)}"
         now = services().clock.now()
         _log_events([CallEvent(sid, EventKind.STATUS, now, node="status", detail=detail, key=key)])

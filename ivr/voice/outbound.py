@@ -23,7 +23,7 @@ from ivr.core.verbs import Verb
 from ivr.flows.engine import Caller, Reply, Turn
 from ivr.services import services
 from ivr.voice import fields
-from ivr.voice.inbound import MAX_CALL_S, _call_sid, _log_events, _sequence_number, twiml, voice
+from ivr.voice.inbound import _call_sid, _log_events, _sequence_number, twiml, voice
 from ivr.voice.twiml import render
 
 __all__ = ["voice"]
@@ -74,17 +74,17 @@ def _run(place: Place, leg: CallbackLeg) -> Turn:
         status = fields.text(request.form, "DialCallStatus", 32) or "failed"
         _report(leg, EventKind.CALLBACK_DIALED, "dialed", **_dialed(status))
         return engine.rang(caller, leg_state(leg, node.name, locale), status)
-    no_input, no_match = _count(request.args.get("ni")), _count(request.args.get("nm"))
+    no_input, no_match = fields.count(request.args, "ni"), fields.count(request.args, "nm")
     state = leg_state(leg, node.name, locale, no_input, no_match)
     return engine.step(caller, state, Reply.from_form(request.form))
 
 
 def _dialed(status: str) -> dict[str, Any]:
-    detail: dict[str, Any] = {"status": status, "resident_sid": _form("DialCallSid")}
-    duration = fields.whole_number(request.form, "DialCallDuration", limit=MAX_CALL_S)
-    if duration is not None:
-        detail["duration_s"] = duration
-    return detail
+    return {
+        "status": status,
+        "resident_sid": _form("DialCallSid"),
+        **fields.duration(request.form, "DialCallDuration"),
+    }
 
 
 @voice.post("/callback/status")
@@ -94,10 +94,7 @@ def callback_status() -> Response:
     leg = _leg()
     status = fields.text(request.form, "CallStatus", 32)
     if leg is not None and _call_sid() and status:
-        detail: dict[str, Any] = {"status": status}
-        duration = fields.whole_number(request.form, "CallDuration", limit=MAX_CALL_S)
-        if duration is not None:
-            detail["duration_s"] = duration
+        detail: dict[str, Any] = {"status": status, **fields.duration(request.form, "CallDuration")}
         key = f"status:{status}:{_sequence_number(request.form)}"
         _report(leg, EventKind.CALLBACK_STATUS, key, **detail)
     return twiml(render([]))
@@ -149,10 +146,6 @@ def _form(name: str) -> str:
 def _line() -> str:
     """The hotline number the call went out from."""
     return fields.text(request.form, "From", 32)
-
-
-def _count(raw: str | None) -> int:
-    return min(int(raw), 100) if raw and raw.isdigit() else 0
 
 
 def _answerer_locale(place: Place, leg: CallbackLeg) -> str:

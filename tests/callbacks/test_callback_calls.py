@@ -641,6 +641,11 @@ def test_a_url_we_did_not_write_ends_politely(twilio: TwilioFake, route: str, qu
     assert twilio.twiml(url, outbound("CA14", AGENT_1)) == [say(GOODBYE), hang_up()]
 
 
+def test_a_whisper_we_did_not_write_still_bridges_without_a_greeting(twilio: TwilioFake) -> None:
+    url = f"/voice/callback/greet?{leg_query(1, 1).replace('src=asked', 'src=odd')}"
+    assert twilio.twiml(url, outbound("CA16", RESIDENT)) == []
+
+
 def test_a_status_we_cannot_place_is_still_200(twilio: TwilioFake) -> None:
     response = twilio.post("/voice/callback/status", outbound("CA15", AGENT_1, CallStatus="busy"))
     assert response.status_code == 200

@@ -11,8 +11,8 @@ from flask import Flask
 
 from ivr.callbacks.calls import (
     OUTBOUND_CALLS,
+    ChoiceSettles,
     OutboundCall,
-    Settled,
     build_outbound_flows,
 )
 from ivr.callbacks.legs import CallbackLeg
@@ -20,7 +20,6 @@ from ivr.core.callback_prompts import TOPICS
 from ivr.core.events import EventKind, MemorySink
 from ivr.core.prompts import Catalogue, Prompt
 from ivr.flows import FlowError, flow_path
-from ivr.flows.engine import Turn
 from ivr.models import CallbackKind
 from tests.conftest import services_of
 from tests.outbound_calls import RESIDENT, gather, hang_up, outbound, say
@@ -59,21 +58,15 @@ REMINDER_PROMPTS = {
 }
 
 
-def _confirmation(turn: Turn) -> Settled | None:
-    for event in turn.events:
-        if event.kind == EventKind.CHOICE:
-            answer = {"1": "confirmed", "2": "another time"}[str(event.detail["option"])]
-            return Settled(EventKind.CHOICE, "reminded", {"answer": answer})
-    return None
-
-
 REMINDER = OutboundCall(
     name="reminder",
     kind=CallbackKind.RESIDENT,
     path="/voice/callback/reminder",
     answered_by="resident",
     leg="reminder",
-    settles=_confirmation,
+    settles=ChoiceSettles(
+        EventKind.CHOICE, "reminded", "answer", {"1": "confirmed", "2": "another time"}, ""
+    ),
     choices={"topic": TOPICS},
 )
 LEG = CallbackLeg(1, 2, CallbackKind.RESIDENT, RESIDENT, "zh-CN", topic="repair")
