@@ -14,6 +14,7 @@ import click
 from ivr.config import load_settings
 
 if TYPE_CHECKING:
+    from ivr.flows import Flow
     from ivr.models import User
 
 
@@ -178,8 +179,15 @@ def call(
     default="main",
     help="Which flow to draw: main (the inbound call), or a call we place (callback, survey).",
 )
-def flows(mermaid: bool, locale: str | None, name: str) -> None:
-    """Check the call flows and prompts; optionally draw one."""
+@click.option(
+    "--explain",
+    "sentence",
+    default=None,
+    help='Show how a menu hears a sentence: ivr flows --explain "家里水管爆了".',
+)
+@click.option("--menu", default="main_menu", help="The menu --explain hears the sentence at.")
+def flows(mermaid: bool, locale: str | None, name: str, sentence: str | None, menu: str) -> None:
+    """Check the call flows and prompts; optionally draw one, or explain what a menu hears."""
     from ivr.callbacks.calls import OUTBOUND_CALLS, check_outbound_flow
     from ivr.core.prompts import load_catalogues
     from ivr.flows import flow_path, load_flow, validate_flow
@@ -194,12 +202,25 @@ def flows(mermaid: bool, locale: str | None, name: str) -> None:
         check_outbound_flow(call, catalogues)
     validate_flow(load_flow(flow_path("main")), catalogues)
     flow = load_flow(flow_path(name))
-    if mermaid:
+    if sentence is not None:
+        _explain(flow, menu, locale or settings.default_locale, sentence)
+    elif mermaid:
         click.echo(flow_to_mermaid(flow, catalogues, locale or settings.default_locale), nl=False)
     else:
         click.echo(
             f"flow {flow.name}: {len(flow.nodes)} nodes, locales {', '.join(catalogues)}: OK"
         )
+
+
+def _explain(flow: Flow, menu: str, locale: str, sentence: str) -> None:
+    from ivr.flows.speech import Listener
+    from ivr.flows.speech.explain import explanation
+
+    node = flow.nodes.get(menu)
+    if node is None or node.type != "menu":
+        menus = ", ".join(n.name for n in flow.nodes.values() if n.type == "menu")
+        raise click.BadParameter(f"one of {menus}", param_hint="--menu")
+    click.echo("\n".join(explanation(Listener(flow), node, locale, sentence)))
 
 
 @main.group()

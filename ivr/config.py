@@ -129,6 +129,7 @@ class Settings:
     spool_dir: Path
     holidays: frozenset[date] = frozenset()
     closed: bool = False
+    hotline_name_en: str = "Happy Home Property"  # the name English callers hear
     oncall_ladder: tuple[str, ...] = ()
     escalation_contacts: tuple[str, ...] = ()
     queue_max_wait_s: int = 120
@@ -143,6 +144,10 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    def hotline_name_in(self, locale: str) -> str:
+        """The hotline's name as a caller of `locale` hears it: English callers hear no Chinese."""
+        return self.hotline_name_en if locale.startswith("en") else self.hotline_name
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -171,6 +176,7 @@ def load_settings() -> Settings:
         spool_dir=data_dir / "spool",
         holidays=parse_holidays(env_str("HOTLINE_HOLIDAYS")),
         closed=env_bool("HOTLINE_CLOSED"),
+        hotline_name_en=env_str("HOTLINE_NAME_EN", "Happy Home Property"),
         oncall_ladder=env_numbers("ONCALL_LADDER"),
         escalation_contacts=env_numbers("ESCALATION_CONTACTS"),
         queue_max_wait_s=env_int("QUEUE_MAX_WAIT_S", 120),

@@ -71,6 +71,13 @@ class Walk:
     def silence(self) -> Walk:
         return self.post(self.redirect)
 
+    def key_unit(self, building: str, room: str, entrance: str = "", known: bool = False) -> Walk:
+        """Type a unit: building, entrance (# alone for none), room. One the registry does
+        not have is told so and asked for once more, so it is typed twice."""
+        for _ in range(1 if known else 2):
+            self.press(f"{building}#").press(f"{entrance}#").press(f"{room}#")
+        return self
+
     def record(self, sid: str = "RE" + "1" * 32, seconds: str = "9") -> Walk:
         url = f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{sid}"
         return self.post(

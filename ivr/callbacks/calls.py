@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from ivr.callbacks.legs import MAX_TRIES, RETRY_AFTER, STATUS_PATH, leg_query
 from ivr.config import Settings
-from ivr.core.callback_prompts import SOURCES, TOPICS
+from ivr.core.callback_prompts import EMERGENCIES, SOURCES, TOPICS
 from ivr.core.clock import Clock
 from ivr.core.events import EventKind
 from ivr.core.labels import RATINGS
@@ -114,7 +114,20 @@ SURVEY = OutboundCall(  # 回访 (R5, R6)
     settles=RATING,
     choices={"topic": ("repair", "complaint")},
 )
-OUTBOUND_CALLS: tuple[OutboundCall, ...] = (CALLBACK, SURVEY)
+# 1 takes the emergency order; asked twice without it, the next rung is alerted.
+ENGINEER_ANSWER = ChoiceSettles(
+    EventKind.ENGINEER_ANSWER, "answer", "answer", {"1": "accepted"}, unanswered="declined"
+)
+ALERT = OutboundCall(  # gas and fire: the on-call engineer alerted while the caller leaves
+    name="alert",
+    kind=CallbackKind.ALERT,
+    path="/voice/callback/alert",
+    answered_by="resident",  # the engineer rung answers it, with nobody first
+    leg="engineer",
+    settles=ENGINEER_ANSWER,
+    choices={"emg": EMERGENCIES},
+)
+OUTBOUND_CALLS: tuple[OutboundCall, ...] = (CALLBACK, SURVEY, ALERT)
 
 
 def outbound_call(kind: CallbackKind) -> OutboundCall:

@@ -34,7 +34,7 @@ from ivr.callbacks.legs import (
 )
 from ivr.calllog.waiting import waiting_callers
 from ivr.config import Settings
-from ivr.core.callback_prompts import TOPICS
+from ivr.core.callback_prompts import EMERGENCY_BY_CATEGORY, TOPICS
 from ivr.core.hours import next_opening, office_is_open
 from ivr.models import (
     AttemptStatus,
@@ -76,14 +76,17 @@ def callbacks_to_try(session: Session, now: datetime, settings: Settings) -> lis
     and callers waiting in a queue now come first, except for those who arrived after a
     virtual-hold caller asked to be called back: that caller keeps their place ahead."""
     settle_quiet_attempts(session, now, settings)
-    if not office_is_open(settings, now):
-        return []
+    if not office_is_open(settings, now):  # an emergency's alert calls ring at any hour
+        alerts = session.scalars(_due(now).where(Callback.kind == CallbackKind.ALERT))
+        return [callback.id for callback in alerts]
     free = len(free_agents(session))
     joined = sorted(waiting.joined_at for waiting in waiting_callers(session))
     chosen: list[int] = []
     surveys = 0
     for callback in session.scalars(_due(now)):
-        if callback.kind == CallbackKind.SURVEY:
+        if callback.kind == CallbackKind.ALERT:
+            chosen.append(callback.id)
+        elif callback.kind == CallbackKind.SURVEY:
             if surveys < SURVEYS_PER_SWEEP:
                 surveys += 1
                 chosen.append(callback.id)
@@ -214,7 +217,8 @@ def _may_try(
     if on_request:
         return True
     waiting = callback.next_attempt_at is not None and callback.next_attempt_at > now
-    return office_is_open(settings, now) and not waiting
+    at_any_hour = callback.kind == CallbackKind.ALERT
+    return (at_any_hour or office_is_open(settings, now)) and not waiting
 
 
 def _ticket_reopened(session: Session, callback: Callback, now: datetime) -> bool:
@@ -277,6 +281,8 @@ def _leg(session: Session, callback: Callback, attempt_id: int, agent: User | No
         agent_id=agent.id if agent else None,
         agent=agent.username if agent else "",
     )
+    if callback.kind == CallbackKind.ALERT:
+        return _alert_leg(session, callback, leg)
     if callback.kind == CallbackKind.SURVEY:
         ticket = session.get(Ticket, callback.ticket_id)
         assert ticket is not None, "checked by _ticket_reopened"
@@ -286,6 +292,23 @@ def _leg(session: Session, callback: Callback, attempt_id: int, agent: User | No
         )
     return replace(
         leg, source=_source(callback), topic=_topic(callback), unit=_unit(session, callback)
+    )
+
+
+def _alert_leg(session: Session, callback: Callback, leg: CallbackLeg) -> CallbackLeg:
+    """What the engineer is told: the order's unit, kind, resident and number."""
+    ticket = session.get(Ticket, callback.ticket_id) if callback.ticket_id else None
+    if ticket is None:
+        return replace(leg, source="general", topic="emergency", emergency="other")
+    caller = ticket.caller_number if is_e164(ticket.caller_number) else ""
+    return replace(
+        leg,
+        source="general",
+        topic="emergency",
+        unit=ticket.unit_text or "",
+        ticket_number=ticket.number,
+        emergency=EMERGENCY_BY_CATEGORY.get(ticket.category, "other"),
+        caller=caller,
     )
 
 
@@ -366,6 +389,10 @@ def settle(
         callback.next_attempt_at, callback.outcome = at, outcome[:200]
         return True
     callback.attempts += 1
+    if callback.kind == CallbackKind.ALERT:  # one ring per rung: the next rung follows at once
+        taken = status == AttemptStatus.CONNECTED
+        _finish(callback, CallbackStatus.DONE if taken else CallbackStatus.UNREACHABLE, outcome, at)
+        return True
     if status == AttemptStatus.CONNECTED:
         _finish(callback, CallbackStatus.DONE, outcome, at)
         if callback.owner_id is None:

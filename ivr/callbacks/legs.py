@@ -12,7 +12,8 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from ivr.core.callback_prompts import SOURCES, TOPICS
+from ivr.core.callback_prompts import EMERGENCIES, SOURCES, TOPICS
+from ivr.core.ticket_numbers import spoken_digits
 from ivr.flows.engine.state import CallState
 from ivr.models import AttemptStatus, CallbackKind
 from ivr.registry.residents import is_e164
@@ -37,6 +38,8 @@ class CallbackLeg:
     agent_id: int | None = None
     agent: str = ""  # the agent's username, for the call log's handler
     ticket_number: str = ""
+    emergency: str = ""  # an alert call's: the emergency's kind (EMERGENCIES)
+    caller: str = ""  # an alert call's: the resident who reported it
 
     @property
     def is_last_try(self) -> bool:
@@ -56,6 +59,8 @@ class CallbackLeg:
             "ag": self.agent_id or "",
             "an": self.agent,
             "t": self.ticket_number,
+            "emg": self.emergency,
+            "cn": self.caller,
             **extra,
         }
         return urlencode({key: value for key, value in fields.items() if value != ""})
@@ -72,6 +77,9 @@ class CallbackLeg:
             raise ValueError("unknown topic")
         if (agent and not agent.isdigit()) or (number and not number.isdigit()):
             raise ValueError("malformed agent or ticket number")
+        emergency, caller = args.get("emg", ""), args.get("cn", "")
+        if (emergency and emergency not in EMERGENCIES) or (caller and not is_e164(caller)):
+            raise ValueError("unknown emergency or malformed caller")
         return cls(
             callback_id=_small_int(args.get("cb", "")),
             attempt_id=_small_int(args.get("at", "")),
@@ -85,6 +93,8 @@ class CallbackLeg:
             agent_id=int(agent) if agent else None,
             agent=args.get("an", "")[:64],
             ticket_number=number[:16],
+            emergency=emergency,
+            caller=caller,
         )
 
     def detail(self) -> dict[str, Any]:
@@ -97,6 +107,8 @@ class CallbackLeg:
             "topic": self.topic,
             "agent_id": self.agent_id,
             "agent": self.agent,
+            # an alert call's order, so the register says which order the engineer was told of
+            **({"t": self.ticket_number} if self.kind == CallbackKind.ALERT else {}),
         }
 
 
@@ -119,7 +131,22 @@ class PlannedCall:
 
 # --- a leg as a flow's state -------------------------------------------------------------
 
-LEG_FIELDS = ("cb", "at", "k", "to", "lang", "prior", "src", "topic", "ul", "ag", "an", "t")
+LEG_FIELDS = (
+    "cb",
+    "at",
+    "k",
+    "to",
+    "lang",
+    "prior",
+    "src",
+    "topic",
+    "ul",
+    "ag",
+    "an",
+    "t",
+    "emg",
+    "cn",
+)
 
 
 def leg_state(
@@ -132,6 +159,7 @@ def leg_state(
         "no": leg.ticket_number,
         "phone_tail": leg.phone[-4:],
         "last_try": "yes" if leg.is_last_try else "no",
+        "caller_said": spoken_digits(leg.caller.removeprefix("+86")),
     }
     # Not `remember()`: its cap keeps a sealed URL short, and a leg is written out plainly
     # (`leg_query`), so all of it is kept.

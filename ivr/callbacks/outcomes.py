@@ -24,7 +24,7 @@ from ivr.models import (
     Ticket,
     User,
 )
-from ivr.tickets.lifecycle import FollowUps, note_return_visit
+from ivr.tickets.lifecycle import FollowUps, alert_oncall, alert_rung, note_return_visit
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ CALLBACK_EVENTS = frozenset(
         EventKind.CALLBACK_DIALED,
         EventKind.CALLBACK_STATUS,
         EventKind.SURVEY_RATED,
+        EventKind.ENGINEER_ANSWER,
     }
 )
 
@@ -121,11 +122,14 @@ def _resident_dialed(session: Session, reported: Reported) -> None:
         reported.settle(AttemptStatus.RESIDENT_NO_ANSWER, f"resident: {status}", session)
 
 
-def _call_ended(session: Session, reported: Reported) -> None:
-    """Twilio's final status for the leg we placed: the agent's, or the survey's."""
+def _call_ended(session: Session, reported: Reported) -> FollowUps | None:
+    """Twilio's final status for the leg we placed: the agent's, the survey's, or an
+    alerted engineer's (who did not press 1 before it ended: the next rung)."""
     status, attempt = reported.value, reported.attempt
     if status not in FINAL_CALL_STATUSES or attempt.ended_at is not None:
-        return
+        return None
+    if attempt.callback.kind == CallbackKind.ALERT:
+        return _engineer_not_taken(session, reported, f"engineer: {status}, not taken")
     if attempt.callback.kind == CallbackKind.SURVEY:
         _survey_call_ended(session, reported, status)
     elif attempt.status == AttemptStatus.DIALING_AGENT:
@@ -140,6 +144,29 @@ def _call_ended(session: Session, reported: Reported) -> None:
     else:  # the whisper never played: the resident did not pick up before the call ended
         outcome = "resident: not reached before the agent's call ended"
         reported.settle(AttemptStatus.RESIDENT_NO_ANSWER, outcome, session)
+    return None
+
+
+def _engineer_answer(session: Session, reported: Reported) -> FollowUps | None:
+    """The alerted engineer pressed 1 (the order is theirs), or did not: the next rung."""
+    if reported.value == "accepted":
+        outcome = f"engineer {reported.attempt.callback.phone} took the order"
+        reported.settle(AttemptStatus.CONNECTED, outcome, session)
+        return None
+    return _engineer_not_taken(session, reported, "engineer: did not press 1")
+
+
+def _engineer_not_taken(session: Session, reported: Reported, outcome: str) -> FollowUps | None:
+    if not reported.settle(AttemptStatus.RESIDENT_NO_ANSWER, outcome, session):
+        return None  # settled before (by the answer or the call's end): the next rung is rung
+    callback = reported.attempt.callback
+    rung = alert_rung(callback)
+    ticket = session.get(Ticket, callback.ticket_id) if callback.ticket_id else None
+    if rung is None or ticket is None:
+        return None
+    return alert_oncall(
+        session, ticket, rung + 1, reported.settings, reported.catalogues, reported.at
+    )
 
 
 def _survey_call_ended(session: Session, reported: Reported, status: str) -> None:
@@ -188,4 +215,5 @@ _STEPS: dict[EventKind, Callable[[Session, Reported], FollowUps | None]] = {
     EventKind.CALLBACK_DIALED: _resident_dialed,
     EventKind.CALLBACK_STATUS: _call_ended,
     EventKind.SURVEY_RATED: _survey_rated,
+    EventKind.ENGINEER_ANSWER: _engineer_answer,
 }

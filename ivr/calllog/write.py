@@ -33,8 +33,10 @@ PLACED_KINDS = frozenset(
         EventKind.CALLBACK_DIALED,
         EventKind.CALLBACK_STATUS,
         EventKind.SURVEY_RATED,
+        EventKind.ENGINEER_ANSWER,
     )
 )
+ENGINEER_KINDS = frozenset({EventKind.ENGINEER_BRIEFED.value, EventKind.ENGINEER_ANSWER.value})
 
 
 def _placeholder(sid: str, events: Iterable[CallEvent]) -> dict[str, Any]:
@@ -185,6 +187,10 @@ def _apply(call: Call, event: CallEventRow, content: list[str]) -> None:
         call.satisfaction = (
             int(detail["rating"]) if str(detail.get("rating")) in {"1", "2", "3"} else None
         )
+        if detail.get("dissatisfied"):
+            # The console shows the follow-up on the call: a supervisor rings them back.
+            call.follow_up = DISSATISFIED_FOLLOW_UP
+            content.append(f"{event.node}: rated 不满意, flagged for the supervisor")
     else:
         _apply_progress(call, event, detail, content)
 
@@ -222,13 +228,26 @@ def _apply_progress(
         call.unit = str(detail.get("ul") or call.unit or "")[:64] or None
         content.append(f"{event.node}: {detail.get('kind')} ticket {detail.get('number')}")
     elif kind == EventKind.DIAL_RESULT:
-        if detail.get("status") in {"completed", "answered"}:
+        taken = detail.get("status") in {"completed", "answered"} and detail.get("bridged", True)
+        if taken:
             call.outcome, call.handler = CallOutcome.AGENT_SERVED, "on-call engineer"
         content.append(f"{event.node}: on-call rung {detail.get('rung')} {detail.get('status')}")
+    elif kind in ENGINEER_KINDS and "cb" not in detail:
+        content.append(_engineer_line(event, detail))
     elif kind in DESK_KINDS:
         _desk(call, event, detail, content)
     elif kind in PLACED_KINDS:
         _placed(call, event, detail, content)
+
+
+def _engineer_line(event: CallEventRow, detail: dict[str, Any]) -> str:
+    """Who was briefed about an emergency order, and whether they took it."""
+    who = f"on-call engineer {detail.get('phone') or '?'} (rung {int(detail.get('rung') or 0) + 1})"
+    order = detail.get("number") or "?"
+    if event.kind == EventKind.ENGINEER_BRIEFED:
+        return f"{event.node}: {who} briefed on order {order}"
+    took = "took" if detail.get("answer") == "accepted" else "did not take"
+    return f"{event.node}: {who} {took} order {order}"
 
 
 def _placed(call: Call, event: CallEventRow, detail: dict[str, Any], content: list[str]) -> None:
@@ -257,6 +276,15 @@ def _placed(call: Call, event: CallEventRow, detail: dict[str, Any], content: li
         content.append(f"{event.node}: resident {'reached' if served else value}")
     elif kind == EventKind.SURVEY_RATED:
         _return_visit(call, event, str(detail.get("rating") or ""), content)
+    elif kind == EventKind.ENGINEER_ANSWER:
+        call.outcome = CallOutcome.AGENT_SERVED if value == "accepted" else CallOutcome.FAILED
+        took = "took" if value == "accepted" else "did not take"
+        content.append(f"{event.node}: on-call engineer {took} order {detail.get('t', '')}")
+
+
+DISSATISFIED_FOLLOW_UP = (
+    "来电评价不满意，请客服主管回访 (caller dissatisfied: supervisor to follow up)"
+)
 
 
 def _return_visit(call: Call, event: CallEventRow, rating: str, content: list[str]) -> None:

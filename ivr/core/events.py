@@ -26,6 +26,8 @@ class EventKind(StrEnum):
     ENTERED = "entered"
     CHOICE = "choice"
     SPEECH = "speech"
+    EMERGENCY_HEARD = "emergency_heard"  # an emergency said at a menu: straight to its path
+    ASKED_BACK = "asked_back"  # speech we were not sure of: 「您是要报修吗？」
     NO_INPUT = "no_input"
     INVALID_INPUT = "invalid_input"
     RETRIES_EXHAUSTED = "retries_exhausted"
@@ -58,6 +60,10 @@ class EventKind(StrEnum):
     SURVEY_RATED = "survey_rated"  # the return-visit answer: 1, 2, 3, or none
     DESK_BRIDGE = "desk_bridge"  # an agent took the caller from the desk: their phone rings
     DESK_DIALED = "desk_dialed"  # whether that agent answered
+    # The on-duty engineer told of an emergency order (the <Dial> whisper, or the alert call
+    # the worker places), and whether they pressed 1 to take it.
+    ENGINEER_BRIEFED = "engineer_briefed"
+    ENGINEER_ANSWER = "engineer_answer"
 
 
 @dataclass(frozen=True)

@@ -21,19 +21,32 @@ KNOWN_PLACEHOLDERS = frozenset(
         # learned during the call
         "unit_label",
         "building",
+        "entrance",
         "room",
         "ticket_number",
         "slot",
         "digit",
+        "choice",  # the option a caller is asked back about (「您是要{choice}吗？」)
         "count",
         "kind_label",
         "status_label",
         "minutes",
         "phone_tail",  # a resident we know only by number: its last four digits
+        "emg_label",  # an emergency order's kind, as the on-call engineer is told it
+        "caller_said",  # the caller's number, digit by digit
         # text messages
         "number",
         "when",
         "role",
+        "unit",
+        "kind",
+        "caller",
+        # a visit window in a text message: 12月3日上午9:00–12:00
+        "month",
+        "day",
+        "part",
+        "start",
+        "end",
     }
 )
 
@@ -55,6 +68,9 @@ class Voice:
 class Prompt:
     text: str
     audio: str | None = None
+    # Spoken in another locale's voice: the offer of that language (「中文服务请按9」 in the
+    # English menu is said by the Mandarin voice).
+    voice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,16 +82,20 @@ class Catalogue:
 
     def render(self, key: str, values: Mapping[str, str]) -> Prompt:
         prompt = self.prompts[key]
-        return Prompt(prompt.text.format_map(values), prompt.audio)
+        return Prompt(prompt.text.format_map(values), prompt.audio, prompt.voice)
 
-    def speech(self, key: str, values: Mapping[str, str]) -> list[Speech]:
+    def speech(
+        self, key: str, values: Mapping[str, str], voices: Mapping[str, Voice] | None = None
+    ) -> list[Speech]:
         """The prompt as the caller hears it: its recording where it has one (served from
-        /media/prompts/ unless it is a full URL), else Twilio's voice for this locale."""
+        /media/prompts/ unless it is a full URL), else Twilio's voice for this locale, or
+        for the locale the prompt names (`voices`: every locale's)."""
         prompt = self.render(key, values)
         if prompt.audio:
             audio = prompt.audio
             return [Play(audio if audio.startswith("https://") else f"/media/prompts/{audio}")]
-        return [Say(prompt.text, self.voice.say_voice, self.voice.say_language)]
+        voice = (voices or {}).get(prompt.voice or "", self.voice)
+        return [Say(prompt.text, voice.say_voice, voice.say_language)]
 
 
 def placeholders(text: str) -> set[str]:
@@ -93,7 +113,7 @@ def _prompt(locale: str, key: str, raw: Any, audio_dir: Path) -> Prompt:
     audio = raw.get("audio")
     if audio and not audio.startswith("https://") and not (audio_dir / audio).is_file():
         raise PromptError(f"{locale}: prompt {key!r} names missing audio file {audio!r}")
-    return Prompt(raw["text"], audio or None)
+    return Prompt(raw["text"], audio or None, raw.get("voice") or None)
 
 
 def load_catalogue(path: Path) -> Catalogue:
@@ -115,7 +135,16 @@ def load_catalogues(prompts_dir: Path) -> dict[str, Catalogue]:
     if not catalogues:
         raise PromptError(f"no prompt files in {prompts_dir}")
     check_same_keys(catalogues)
+    check_voices(catalogues)
     return catalogues
+
+
+def check_voices(catalogues: Mapping[str, Catalogue]) -> None:
+    """A prompt spoken in another locale's voice must name a locale we have."""
+    for locale, catalogue in catalogues.items():
+        for key, prompt in catalogue.prompts.items():
+            if prompt.voice and prompt.voice not in catalogues:
+                raise PromptError(f"{locale}: prompt {key!r} names unknown voice {prompt.voice!r}")
 
 
 def check_same_keys(catalogues: Mapping[str, Catalogue]) -> None:

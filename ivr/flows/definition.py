@@ -5,7 +5,8 @@ A flow is a graph of named nodes. Node types:
 - ``say``: speak prompts, then go to ``next``.
 - ``menu``: speak a prompt inside a ``<Gather>``; options map keys to targets,
   with keywords for speech; ``retries`` failures lead to ``exhausted``.
-- ``hours``: go to ``open`` in office hours, else to ``closed``.
+- ``hours``: go to ``open`` in office hours, else to ``closed`` (or to ``shut``, when given,
+  while the hotline is closed by hand: a closure is not announced as after hours).
 - ``language``: switch the caller's locale, then go to ``next``.
 - ``queue``: speak prompts and enqueue for a person; ``after`` is where a caller
   goes who leaves the queue unserved.
@@ -13,15 +14,23 @@ A flow is a graph of named nodes. Node types:
 - ``hangup``: speak prompts and end the call.
 - ``set``: remember values for the rest of the call (``set``), then go to ``next``.
 - ``identify``: look the caller ID up in the residents registry; ``known`` or ``unknown``.
-- ``collect``: read keypad digits (ending with #) into ``save_as``, then go to ``next``.
-- ``lookup_unit``: find the unit typed on the keypad in the registry, then go to ``next``.
+- ``collect``: read keypad digits (ending with #) into ``save_as``, then go to ``next``;
+  an ``optional`` one takes # alone (or silence) as no answer.
+- ``lookup_unit``: find the unit typed on the keypad in the registry, then go to ``next``;
+  one the registry lacks is told so and goes to ``missing`` (once; then on to ``next``).
 - ``describe``: take a spoken description into ``save_as``; silence goes to ``exhausted``.
 - ``record``: record the caller (a description or an account), then go to ``next``.
 - ``appointment``: offer visit slots inside working hours, then go to ``next``.
 - ``ticket``: number a repair order or complaint, read the number back, go to ``next``.
 - ``dial``: ring the on-call ladder; ``next`` when someone answers, ``exhausted`` when nobody does.
-- ``status``: tell the caller the status of their open orders, then go to ``next``.
-- ``rating``: ask for a 1-3 satisfaction rating (optional), then go to ``next``.
+  The engineer first hears the order's briefing and presses 1 to take the call; otherwise
+  the next rung is rung.
+- ``oncall``: go to ``open`` when an engineer is on call (the on-call ladder has a rung),
+  else to ``closed``.
+- ``status``: tell the caller the status of their open orders, then go to ``next``; a
+  number asked about that no ticket has is told so and goes to ``missing`` when given.
+- ``rating``: ask for a 1-3 satisfaction rating (optional), then go to ``next``; a 3
+  (不满意) goes to ``dissatisfied`` when given, flagged for the supervisor.
 - ``branch``: go to the target ``cases`` names for the remembered ``value``, else ``next``.
 - ``connect``: (a call we placed) speak prompts, ring the person the call is about (its
   remembered ``to``) from the hotline's number and bridge them; they first hear the
@@ -70,6 +79,7 @@ NODE_TYPES = (
     "branch",
     "connect",
     "whisper",
+    "oncall",
 )
 # These end a TwiML response: the caller is asked something or leaves the IVR.
 INTERACTIVE = frozenset(
@@ -95,13 +105,28 @@ class FlowError(ValueError):
     """The flow graph is broken; start-up and CI stop on it."""
 
 
+Phrases = Mapping[str, tuple[str, ...]]  # per locale
+
+
 @dataclass(frozen=True)
 class Option:
+    """A menu choice: its key, where it goes, and how a caller may say it.
+
+    ``keywords`` decide outright when said (and not negated); ``examples`` train the
+    classifier for everything else; ``label`` names the choice when the caller is asked
+    back (「您是要{label}吗？」); ``means`` marks the yes or the no of a yes/no question;
+    ``anywhere`` phrases (the emergency menu's) are heard at every menu of the call.
+    """
+
     key: str
     goto: str
     category: str | None = None
-    keywords: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    keywords: Phrases = field(default_factory=dict)
     set: Mapping[str, str] = field(default_factory=dict)
+    examples: Phrases = field(default_factory=dict)
+    label: Mapping[str, str] = field(default_factory=dict)
+    means: str | None = None  # "yes" | "no"
+    anywhere: Phrases = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,6 +142,7 @@ class Node:
     speech_priority: tuple[str, ...] = ()
     open: str | None = None
     closed: str | None = None
+    shut: str | None = None  # an hours node's: where a manual closure (HOTLINE_CLOSED) goes
     switch: Mapping[str, str] = field(default_factory=dict)
     queue: str | None = None
     category: str | None = None
@@ -135,10 +161,21 @@ class Node:
     whisper: str | None = None  # a connect node's: what the person rung hears first
     value: str | None = None  # a branch node's: the remembered value it goes by
     cases: Mapping[str, str] = field(default_factory=dict)
+    unit_said: str | None = None  # a collect node's: where a whole unit said at once goes
+    # A lookup_unit or status node's: where a unit or ticket number that does not exist goes.
+    missing: str | None = None
+    dissatisfied: str | None = None  # a rating node's: where a rating of 3 (不满意) goes
+    optional: bool = False  # a collect node's: # alone (or silence) skips it
+    # A ticket node's: "call" has a worker ring the on-call ladder about the order, each
+    # engineer with a briefing and an SMS, while the caller leaves (gas, fire).
+    alert: str | None = None
 
     def targets(self) -> Iterator[tuple[str, str]]:
         """(label, target) for every edge leaving this node."""
-        labels = ("next", "exhausted", "open", "closed", "after", "known", "unknown", "whisper")
+        labels = (
+            *("next", "exhausted", "open", "closed", "after", "known", "unknown", "whisper"),
+            *("unit_said", "shut", "missing", "dissatisfied"),
+        )
         for label in labels:
             target = getattr(self, label)
             if target:
@@ -172,18 +209,40 @@ class Flow:
     # Prompt placeholders worded from what the call knows: {kind_label} is the catalogue's
     # "survey.kind.{topic}" for the call's topic.
     words: Mapping[str, Word] = field(default_factory=dict)
+    # The menu whose options are emergencies, heard at every menu (its options' `anywhere`
+    # phrases and examples); sentences that are no option of any menu; the words of yes and no.
+    emergencies: str | None = None
+    not_emergencies: Phrases = field(default_factory=dict)  # 打不着火 holds no 着火
+    not_for_us: Phrases = field(default_factory=dict)
+    answers: Mapping[str, Phrases] = field(default_factory=dict)
 
     def node(self, name: str) -> Node:
         return self.nodes[name]
 
 
+def _phrases(raw: Any, what: str) -> Phrases:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, list) for v in raw.values()):
+        raise FlowError(f"{what}: a list of phrases per locale")
+    return {str(loc): tuple(str(p) for p in phrases) for loc, phrases in raw.items()}
+
+
 def _option(key: str, raw: Any) -> Option:
     if isinstance(raw, str):
         raw = {"goto": raw}
-    keywords = {loc: tuple(words) for loc, words in (raw.get("keywords") or {}).items()}
     values = {str(k): str(v) for k, v in (raw.get("set") or {}).items()}
+    label = {str(loc): str(text) for loc, text in (raw.get("label") or {}).items()}
     return Option(
-        key=str(key), goto=raw["goto"], category=raw.get("category"), keywords=keywords, set=values
+        key=str(key),
+        goto=raw["goto"],
+        category=raw.get("category"),
+        keywords=_phrases(raw.get("keywords"), f"option {key!r} keywords"),
+        set=values,
+        examples=_phrases(raw.get("examples"), f"option {key!r} examples"),
+        label=label,
+        means=raw.get("means"),
+        anywhere=_phrases(raw.get("anywhere"), f"option {key!r} anywhere"),
     )
 
 
@@ -231,7 +290,20 @@ def load_flow(path: Path) -> Flow:
         raise FlowError(f"{path.name}: needs 'start' and 'nodes'")
     nodes = {name: _node(name, raw) for name, raw in data["nodes"].items()}
     words = {str(k): _word(str(k), v) for k, v in (data.get("words") or {}).items()}
-    return Flow(name=path.stem, start=data["start"], nodes=nodes, words=words)
+    answers = {
+        str(answer): _phrases(phrases, f"answers {answer!r}")
+        for answer, phrases in (data.get("answers") or {}).items()
+    }
+    return Flow(
+        name=path.stem,
+        start=data["start"],
+        nodes=nodes,
+        words=words,
+        emergencies=data.get("emergencies"),
+        not_emergencies=_phrases(data.get("not_emergencies"), "not_emergencies"),
+        not_for_us=_phrases(data.get("not_for_us"), "not_for_us"),
+        answers=answers,
+    )
 
 
 def default_flow_path() -> Path:

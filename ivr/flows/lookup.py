@@ -28,6 +28,8 @@ class OpenTicket:
     kind: str  # repair | complaint
     status: str
     appointment_start: datetime | None = None
+    appointment_end: datetime | None = None
+    emergency: bool = False
 
 
 class CallerLookup(Protocol):
@@ -39,9 +41,17 @@ class CallerLookup(Protocol):
         """The unit a caller typed as building digits and room digits, if it exists."""
         ...
 
+    def units_keyed_in(self, building: str, entrance: str, room: str) -> Sequence[Household]:
+        """Every unit these digits may name; without an entrance, each entrance's."""
+        ...
+
     def open_tickets(self, phone: str) -> Sequence[OpenTicket]: ...
 
     def ticket(self, number: str) -> OpenTicket | None: ...
+
+    def ticket_exists(self, number: str) -> bool:
+        """Whether any ticket, open or finished, has this number."""
+        ...
 
     def seconds_to_answer(self, queue: str) -> int | None:
         """How long answered callers of this queue waited lately; None without history."""
@@ -57,11 +67,17 @@ class NobodyKnown:
     def unit_by_keypad(self, building: str, room: str) -> Household | None:
         return None
 
+    def units_keyed_in(self, building: str, entrance: str, room: str) -> Sequence[Household]:
+        return ()
+
     def open_tickets(self, phone: str) -> Sequence[OpenTicket]:
         return ()
 
     def ticket(self, number: str) -> OpenTicket | None:
         return None
+
+    def ticket_exists(self, number: str) -> bool:
+        return False
 
     def seconds_to_answer(self, queue: str) -> int | None:
         return None

@@ -29,6 +29,7 @@ SHAPES = {
     "branch": ('{"', '"}'),
     "connect": ('[["', '"]]'),
     "whisper": ('[/"', '"/]'),
+    "oncall": ('{"', '"}'),
 }
 
 
@@ -38,6 +39,8 @@ def _label(node: Node, catalogue: Catalogue | None) -> str:
         words += f"<br/>queue: {node.queue}"
     elif node.type == "hours":
         words += "<br/>office open?"
+    elif node.type == "oncall":
+        words += "<br/>anyone on call?"
     elif node.type == "identify":
         words += "<br/>caller ID known?"
     elif node.type == "set":

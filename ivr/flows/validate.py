@@ -19,12 +19,26 @@ ENGINE_PROMPTS = (
     "system.queue_sorry",
     "system.fallback_apology",
     "system.goodbye",
-    "unit.typed",
+    "unit.spoken",
+    "unit.spoken_no_entrance",
+    "unit.not_found",
+    "unit.which_entrance",
     "status.none",
+    "status.unknown",
+    "status.finished",
     "status.count",
     "status.item",
+    "status.item_visit",
     "kind.repair",
     "kind.complaint",
+    "kind.emergency_repair",
+    # the goodbye worded for what the call did (the engine's `done`)
+    "system.goodbye.repair",
+    "system.goodbye.emergency",
+    "system.goodbye.complaint",
+    "system.goodbye.message",
+    "system.goodbye.faq",
+    "system.goodbye.status",
     "ticket_status.open",
     "ticket_status.dispatched",
     "ticket_status.in_progress",
@@ -39,6 +53,11 @@ ENGINE_PROMPTS = (
     "slot.next_pm",
     "rating.thanks",
     "queue.position",
+    "queue.next",
+    "sms.repair_confirmation_no_slot",
+    "sms.window",
+    "sms.part.am",
+    "sms.part.pm",
     "queue.choice",
     "queue.callback_promise",
     "sms.repair_confirmation",
@@ -47,10 +66,28 @@ ENGINE_PROMPTS = (
     "sms.escalation",
     "sms.sla_warning",
 )
+# Prompts the on-call engineer hears and reads (the <Dial> whisper, the SMS).
+ONCALL_PROMPTS = (
+    "oncall.briefing",
+    "oncall.accept",
+    "oncall.accepted",
+    "oncall.not_accepted",
+    "oncall.unit_unknown",
+    "emergency.kind.leak",
+    "emergency.kind.power",
+    "emergency.kind.lift",
+    "emergency.kind.gas",
+    "emergency.kind.fire",
+    "emergency.kind.other",
+    "sms.engineer_alert",
+)
+ALERTS = frozenset({"call"})
 # Prompts the desk's bridge webhooks speak (ivr/voice/desk_bridge.py).
 DESK_PROMPTS = ("desk.connecting", "desk.agent_missed")
 TICKET_KINDS = frozenset({"repair", "complaint"})
 NEEDS_RETRIES = frozenset({"menu", "collect", "appointment"})
+ANSWERS = ("yes", "no")  # what an option may mean
+ANSWER_GROUPS = frozenset({*ANSWERS, "elsewhere", "neither"})  # the flow's `answers` words
 GATHER_INPUTS = frozenset({"dtmf", "speech", "dtmf speech"})  # what a <Gather> may take
 
 REQUIRED_FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -75,6 +112,7 @@ REQUIRED_FIELDS: Mapping[str, tuple[str, ...]] = {
     "branch": ("value", "next"),
     "connect": ("path", "whisper", "next", "exhausted"),
     "whisper": ("path",),
+    "oncall": ("open", "closed"),
 }
 # What a name in a prompt key may be, by name: {"src": ("asked", "missed", ...)}.
 Choices = Mapping[str, tuple[str, ...]]
@@ -97,6 +135,7 @@ def _problems(flow: Flow, catalogues: Mapping[str, Catalogue], choices: Choices)
     for node in flow.nodes.values():
         yield from _node_problems(node, flow, catalogues)
     yield from _path_problems(flow)
+    yield from _speech_problems(flow, catalogues)
     yield from _prompt_problems(flow, catalogues, choices)
     yield from _unreachable(flow)
     yield from _silent_loops(flow)
@@ -120,6 +159,8 @@ def _node_problems(node: Node, flow: Flow, catalogues: Mapping[str, Catalogue]) 
         yield from _menu_problems(node, catalogues)
     if node.type in NEEDS_RETRIES and node.retries < 1:
         yield f"{node.name}: a {node.type} node needs a retry limit of at least 1"
+    if node.alert is not None and (node.type != "ticket" or node.alert not in ALERTS):
+        yield f"{node.name}: alert is for ticket nodes and must be one of {sorted(ALERTS)}"
     if node.type == "ticket" and node.kind not in TICKET_KINDS:
         yield f"{node.name}: ticket kind must be repair or complaint, not {node.kind!r}"
     if node.type == "language":
@@ -169,18 +210,44 @@ def _menu_problems(node: Node, catalogues: Mapping[str, Catalogue]) -> Iterator[
             yield f"{node.name}: option {option.key!r} is not a single keypad key"
         if option.category and option.category not in CATEGORIES:
             yield f"{node.name}: option {option.key} has unknown category {option.category!r}"
-        for locale in option.keywords:
-            if locale not in catalogues:
-                yield f"{node.name}: option {option.key} has keywords for unknown locale {locale}"
+        said = {"keywords": option.keywords, "examples": option.examples, "label": option.label}
+        for what, by_locale in said.items():
+            for locale in by_locale:
+                if locale not in catalogues:
+                    yield f"{node.name}: option {option.key} has {what} for unknown locale {locale}"
+        if option.examples and set(option.label) != set(catalogues):
+            yield f"{node.name}: option {option.key} has examples but no label in every locale"
+        if option.means is not None and option.means not in ANSWERS:
+            yield f"{node.name}: option {option.key} means {option.means!r}, not yes or no"
     for key in node.speech_priority:
         if key not in node.options:
             yield f"{node.name}: speech_priority names unknown option {key!r}"
 
 
+def _speech_problems(flow: Flow, catalogues: Mapping[str, Catalogue]) -> Iterator[str]:
+    """The speech data (ivr/flows/speech): an emergency menu that is a menu, `anywhere`
+    phrases on its options only, and yes and no words for every question that has them."""
+    menu = flow.nodes.get(flow.emergencies or "")
+    if flow.emergencies is not None and (menu is None or menu.type != "menu"):
+        yield f"emergencies names {flow.emergencies!r}, which is not a menu"
+    for node in flow.nodes.values():
+        for option in node.options.values():
+            if option.anywhere and node is not menu:
+                yield f"{node.name}: option {option.key}: anywhere phrases off the emergency menu"
+    answered = any(o.means for n in flow.nodes.values() for o in n.options.values())
+    for answer in ANSWERS if answered else ():
+        for locale in catalogues:
+            if not flow.answers.get(answer, {}).get(locale):
+                yield f"answers: no {answer!r} words for {locale}"
+    for group in flow.answers:
+        if group not in ANSWER_GROUPS:
+            yield f"answers: {group!r} is not one of {sorted(ANSWER_GROUPS)}"
+
+
 def _prompt_problems(
     flow: Flow, catalogues: Mapping[str, Catalogue], choices: Choices
 ) -> Iterator[str]:
-    keys = set(ENGINE_PROMPTS) | set(DESK_PROMPTS) | set(CALLBACK_PROMPTS)
+    keys = set(ENGINE_PROMPTS) | set(ONCALL_PROMPTS) | set(DESK_PROMPTS) | set(CALLBACK_PROMPTS)
     templates = [key for node in flow.nodes.values() for key in node.spoken]
     templates += [word.key for word in flow.words.values() if word.key]
     for template in templates:

@@ -150,8 +150,7 @@ def _follow_one(
     if isinstance(done, Refused):
         intake.parked += park(session, item, done.error, now, step="follow-up")
         return
-    intake.follow.sms += done.sms
-    intake.follow.escalations += done.escalations
+    intake.follow.add(done)
 
 
 # --- dead letters ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from ivr.core.hours import next_opening
 from ivr.core.prompts import Catalogue
 from ivr.models import Call, CallOutcome, Resident, Ticket
 from ivr.outbound.schedule import Owed, owe_callback
-from ivr.tickets.lifecycle import FollowUps, open_ticket, service_levels
+from ivr.tickets.lifecycle import FollowUps, open_ticket, service_levels, text_engineer
 
 # Why we owe a callback, by the message node the caller left it at.
 CALLBACK_REASONS = {
@@ -42,9 +42,7 @@ def follow_up_events(
     follow = FollowUps()
     for event in events:
         if event.kind == EventKind.TICKET_OPENED:
-            opened = open_ticket(session, event, settings, catalogues)
-            follow.sms += opened.sms
-            follow.escalations += opened.escalations
+            follow.add(open_ticket(session, event, settings, catalogues))
         elif event.kind in {EventKind.MESSAGE_RECORDED, EventKind.FALLBACK} and event.detail.get(
             "recording_url"
         ):
@@ -58,9 +56,18 @@ def follow_up_events(
         elif event.kind == EventKind.TRANSCRIPTION:
             attach_transcription(session, event)
         elif event.kind in CALLBACK_EVENTS:
-            done = follow_callback_event(session, event, settings, catalogues)
-            follow.sms += done.sms
-            follow.escalations += done.escalations
+            follow.add(follow_callback_event(session, event, settings, catalogues))
+        elif event.kind == EventKind.ENGINEER_BRIEFED:
+            follow.add(
+                text_engineer(
+                    session,
+                    str(event.detail.get("phone") or ""),
+                    {**event.detail, "call_sid": event.call_sid},
+                    settings,
+                    catalogues,
+                    event.at,
+                )
+            )
     return follow
 
 

@@ -46,6 +46,7 @@ class CallbackStatus(StrEnum):
 class CallbackKind(StrEnum):
     RESIDENT = "resident"  # agent first, then bridged to the resident
     SURVEY = "survey"  # 回访: an automated satisfaction call after a ticket is closed
+    ALERT = "alert"  # an on-duty engineer rung about an emergency order, one rung each
 
 
 class Callback(Base):

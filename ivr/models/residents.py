@@ -5,7 +5,10 @@ from __future__ import annotations
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ivr.core.units import unit_label
 from ivr.models.base import Base
+
+__all__ = ["Resident", "Unit", "unit_label"]
 
 
 class Unit(Base):
@@ -24,12 +27,6 @@ class Unit(Base):
     @property
     def label(self) -> str:
         return unit_label(self.building, self.entrance, self.room)
-
-
-def unit_label(building: str, entrance: str, room: str) -> str:
-    """The way staff write a unit: 3栋2单元501室."""
-    middle = f"{entrance}单元" if entrance else ""
-    return f"{building}栋{middle}{room}室"
 
 
 class Resident(Base):

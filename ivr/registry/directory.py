@@ -29,6 +29,7 @@ from ivr.models import (
     Resident,
     Ticket,
     TicketKind,
+    TicketPriority,
     TicketStatus,
     Unit,
     unit_label,
@@ -87,6 +88,7 @@ class OpenTicket:
     appointment_end: datetime | None
     unit_label: str
     caller_number: str
+    emergency: bool = False
 
 
 def keypad_digits(text: str) -> str:
@@ -118,6 +120,9 @@ class Directory:
     tickets_by_keypad: Mapping[str, tuple[OpenTicket, ...]]
     # Per queue, how long answered callers waited lately (seconds): the wait estimate.
     answer_waits: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    # Every ticket's number, finished ones too (upper case and keypad digits), so a caller
+    # who asks about a number we never issued is told so.
+    ticket_numbers: frozenset[str] = frozenset()
 
     @classmethod
     def empty(cls) -> Directory:
@@ -191,6 +196,15 @@ class Directory:
         found = self.tickets_by_number.get(number.strip().upper(), ())
         return found[0] if found else None
 
+    def has_ticket(self, number: str) -> bool:
+        """Whether this number is a ticket's, open or finished."""
+        key = number.strip().upper()
+        return bool(key) and (
+            key in self.ticket_numbers
+            or key in self.tickets_by_number
+            or keypad_digits(key) in self.ticket_numbers
+        )
+
     def open_tickets_keyed_in(self, digits: str) -> tuple[OpenTicket, ...]:
         """Open tickets whose number's digits are what the caller typed."""
         key = keypad_digits(digits)
@@ -210,7 +224,14 @@ def load_directory(session: Session, now: datetime | None = None) -> Directory:
     """A few queries, read in one transaction so households and tickets agree."""
     directory = Directory.build(_households(session), _units(session), _open_tickets(session))
     waits = recent_answer_waits(session, now or datetime.now(UTC))
-    return replace(directory, answer_waits=MappingProxyType(waits))
+    numbers = frozenset(_ticket_numbers(session))
+    return replace(directory, answer_waits=MappingProxyType(waits), ticket_numbers=numbers)
+
+
+def _ticket_numbers(session: Session) -> Iterable[str]:
+    for number in session.scalars(select(Ticket.number)):
+        yield number.upper()
+        yield keypad_digits(number)
 
 
 def recent_answer_waits(session: Session, now: datetime) -> dict[str, int]:
@@ -278,6 +299,7 @@ def _open_ticket(ticket: Ticket, unit: Unit | None) -> OpenTicket:
         appointment_end=ticket.appointment_end,
         unit_label=unit.label if unit else ticket.unit_text or "",
         caller_number=ticket.caller_number,
+        emergency=ticket.priority == TicketPriority.EMERGENCY,
     )
 
 
@@ -359,8 +381,17 @@ class DirectoryLookup:
             else None
         )
 
+    def units_keyed_in(
+        self, building: str, entrance: str, room: str
+    ) -> Sequence[flow_lookup.Household]:
+        found = self.directory.units_keyed_in(building, room, entrance or None)
+        return tuple(flow_lookup.Household(unit_id=u.unit_id, label=u.label) for u in found)
+
     def open_tickets(self, phone: str) -> Sequence[flow_lookup.OpenTicket]:
         return tuple(_engine_ticket(ticket) for ticket in self.directory.open_tickets_for(phone))
+
+    def ticket_exists(self, number: str) -> bool:
+        return self.directory.has_ticket(number)
 
     def ticket(self, number: str) -> flow_lookup.OpenTicket | None:
         found = self.directory.open_ticket(number)
@@ -382,4 +413,6 @@ def _engine_ticket(ticket: OpenTicket) -> flow_lookup.OpenTicket:
         kind=ticket.kind.value,
         status=ticket.status.value,
         appointment_start=ticket.appointment_start,
+        appointment_end=ticket.appointment_end,
+        emergency=ticket.emergency,
     )

@@ -131,6 +131,7 @@ class PhoneCall:
         self.summary = CallSummary(call_sid=new_sid("CA"))
         self.airtime_s = 0
         self._status_sequence = 0
+        self._whisper_hung_up = False  # the whisper of the last <Dial> hung up on the far end
         self._verbs: dict[str, Callable[[TwimlVerb, str], WebhookRequest | None]] = {
             "Say": self._say,
             "Play": self._play,
@@ -476,24 +477,27 @@ class PhoneCall:
         dialled_sid = new_sid("CA")
         params = [("DialCallStatus", result or "completed"), ("DialCallSid", dialled_sid)]
         if result == "completed":
-            whispered_s = self._whisper(verb, document_url, dialled_sid)
+            whispered_s, bridged = self._whisper(verb, document_url, dialled_sid)
             params.append(("DialCallDuration", str(max(1, whispered_s))))
+            params.append(("DialBridged", "true" if bridged else "false"))
         return self._after_leaving(verb, document_url, params, caller_gone=result is None)
 
-    def _whisper(self, dial: TwimlVerb, document_url: str, dialled_sid: str) -> int:
+    def _whisper(self, dial: TwimlVerb, document_url: str, dialled_sid: str) -> tuple[int, bool]:
         """A `<Number url=...>`: TwiML Twilio plays to the person dialled once they answer,
         before connecting the two (a whisper). Shown as the hotline speaking to them;
-        returns how long it took."""
+        returns how long it took, and whether the two were bridged (the whisper did not
+        hang up on them)."""
         number = next((n for n in dial.children if n.tag == "Number" and n.attrs.get("url")), None)
         if number is None:
-            return 0
+            return 0, True
         caller_id = dial.attrs.get("callerId") or self.from_number
         leg = self._dialled_leg(dialled_sid, number.text, caller_id)
         started_s = self.airtime_s
+        self._whisper_hung_up = False
         request: WebhookRequest | None = WebhookRequest(urljoin(document_url, number.attrs["url"]))
         while request is not None:
             request = self._hear_whisper(number.text, request.url, self._fetch(request, leg))
-        return self.airtime_s - started_s
+        return self.airtime_s - started_s, not self._whisper_hung_up
 
     def _hear_whisper(
         self, to: str, document_url: str, verbs: Sequence[TwimlVerb]
@@ -502,13 +506,17 @@ class PhoneCall:
             if verb.tag == "Say":
                 self.airtime_s += speaking_seconds(verb.text)
                 self.transcript.hotline_says(verb.text, verb.attrs.get("language", "en-US"), to)
-            elif verb.tag == "Gather":  # keys from the far end are not played: it times out
+            elif verb.tag == "Gather":
+                # The person who answered takes the call: they press 1 when asked to.
                 self._hear_whisper(to, document_url, verb.children)
-                self.transcript.note(f"({to} presses nothing)")
+                self.transcript.note(f"({to} presses 1)")
+                action = urljoin(document_url, verb.attrs.get("action", document_url))
+                return WebhookRequest(action, (("Digits", "1"),))
             elif verb.tag == "Redirect":
                 return WebhookRequest(urljoin(document_url, verb.text))
             elif verb.tag == "Hangup":
                 self.transcript.note(f"hotline hangs up on {to}")
+                self._whisper_hung_up = True
                 return None
             else:
                 self.transcript.note(f"(hotline sent <{verb.tag}> to {to}, which `ivr call` skips)")

@@ -16,6 +16,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from ivr.config import Settings
+from ivr.core.callback_prompts import EMERGENCY_BY_CATEGORY
 from ivr.core.events import CallEvent
 from ivr.core.hours import next_closing
 from ivr.core.labels import RATING_WORDS
@@ -23,6 +24,7 @@ from ivr.core.prompts import Catalogue
 from ivr.core.service_levels import ServiceLevels, load_service_levels
 from ivr.core.ticket_numbers import number_for
 from ivr.models import (
+    Callback,
     CallbackKind,
     Ticket,
     TicketKind,
@@ -30,7 +32,7 @@ from ivr.models import (
     TicketPriority,
     TicketStatus,
 )
-from ivr.outbound.schedule import Owed, owe_callback
+from ivr.outbound.schedule import Owed, enqueue_attempt, owe_callback
 from ivr.outbound.sms import enqueue_sms_delivery, queue_sms
 from ivr.queues import ESCALATE_JOB, TICKETS_JOB, tickets_queue
 from ivr.store.db import insert_ignoring_duplicates
@@ -54,12 +56,20 @@ class FollowUps:
 
     sms: list[int] = field(default_factory=list)
     escalations: list[tuple[int, datetime]] = field(default_factory=list)
+    calls: list[int] = field(default_factory=list)  # callbacks to try at once (alerts)
+
+    def add(self, other: FollowUps) -> None:
+        self.sms += other.sms
+        self.escalations += other.escalations
+        self.calls += other.calls
 
 
 def hand_on(redis: Redis, follow: FollowUps) -> None:
     """After the commit: SMS to send now, escalations to run when they fall due."""
     for message_id in follow.sms:
         enqueue_sms_delivery(redis, message_id)
+    for callback_id in follow.calls:
+        enqueue_attempt(redis, callback_id)
     queue = tickets_queue(redis)
     for ticket_id, when in follow.escalations:
         queue.enqueue_at(
@@ -132,6 +142,117 @@ def open_ticket(
         _notify_level(session, ticket, settings, catalogues, follow, event.at)
         if ticket.escalation_due:
             follow.escalations.append((ticket.id, ticket.escalation_due))
+    if detail.get("alert") == "call":
+        follow.add(alert_oncall(session, ticket, 0, settings, catalogues, event.at))
+    return follow
+
+
+# --- alerting the on-call engineer (gas, fire) ----------------------------------------------
+
+ALERT_KEY = "alert:ticket:{ticket}:rung:{rung}"
+
+
+def alert_oncall(
+    session: Session,
+    ticket: Ticket,
+    rung: int,
+    settings: Settings,
+    catalogues: Mapping[str, Catalogue],
+    now: datetime,
+) -> FollowUps:
+    """Ring this rung of the on-call ladder about an emergency order (an alert call, tried
+    at once and at any hour), and text them the same facts; past the last rung, or with
+    nobody on call, the caller is owed a callback at top priority. Once per order and rung."""
+    follow = FollowUps()
+    ladder = settings.oncall_ladder
+    if rung >= len(ladder):
+        _owe_emergency_callback(session, ticket, now, "nobody on call" if not ladder else "")
+        return follow
+    phone, key = ladder[rung], ALERT_KEY.format(ticket=ticket.id, rung=rung)
+    owed = Owed(
+        key=key,
+        call_sid=ticket.call_sid,
+        phone=phone,
+        reason=f"emergency {ticket.number}: on-call rung {rung + 1}",
+        due_at=now,
+        created_at=now,
+        kind=CallbackKind.ALERT,
+        important=True,
+        queue="emergency",
+        locale=settings.default_locale,
+        ticket_id=ticket.id,
+    )
+    if owe_callback(session, owed):
+        callback_id = session.scalars(select(Callback.id).where(Callback.dedupe_key == key)).one()
+        follow.calls.append(callback_id)
+        log_on_ticket(session, ticket, f"alert:{rung}", now, "engineer_alerted", rung=rung)
+    facts = {
+        "unit": ticket.unit_text or "",
+        "emg": EMERGENCY_BY_CATEGORY.get(ticket.category, "other"),
+        "caller": ticket.caller_number,
+        "number": ticket.number,
+    }
+    follow.add(text_engineer(session, phone, facts, settings, catalogues, now))
+    return follow
+
+
+def alert_rung(callback: Callback) -> int | None:
+    """Which rung an alert callback rang, from its key."""
+    head, _, rung = callback.dedupe_key.rpartition(":rung:")
+    return int(rung) if head.startswith("alert:ticket:") and rung.isdigit() else None
+
+
+def _owe_emergency_callback(session: Session, ticket: Ticket, now: datetime, why: str) -> None:
+    """Nobody on call took the order: a person calls the resident back, first in line."""
+    if not ticket.caller_number.startswith("+"):
+        return
+    reason = f"emergency {ticket.number}: {why or 'no on-call engineer took it'}"
+    owed = Owed(
+        key=f"emergency:ticket:{ticket.id}:callback",
+        call_sid=ticket.call_sid,
+        phone=ticket.caller_number,
+        reason=reason,
+        due_at=now,
+        created_at=now,
+        important=True,
+        keeps_place=True,
+        queue="emergency",
+        locale=ticket.locale,
+        ticket_id=ticket.id,
+    )
+    owe_callback(session, owed)
+
+
+def text_engineer(
+    session: Session,
+    phone: str,
+    facts: Mapping[str, Any],
+    settings: Settings,
+    catalogues: Mapping[str, Catalogue],
+    now: datetime,
+) -> FollowUps:
+    """The SMS an on-call engineer gets about an emergency order: the unit, the kind, the
+    resident's number, the order number. Once per order and engineer."""
+    follow = FollowUps()
+    if not phone.startswith("+"):
+        return follow
+    locale = settings.default_locale
+    kind = _text(catalogues, locale, f"emergency.kind.{facts.get('emg') or 'other'}", settings)
+    unit = str(facts.get("unit") or "") or _text(
+        catalogues, locale, "oncall.unit_unknown", settings
+    )
+    body = _text(
+        catalogues,
+        locale,
+        "sms.engineer_alert",
+        settings,
+        number=str(facts.get("number") or ""),
+        unit=unit,
+        kind=kind,
+        caller=str(facts.get("caller") or ""),
+    )
+    order = facts.get("number") or facts.get("call_sid") or ""
+    _queue(session, follow, f"engineer:{order}:{phone}", phone, body, "engineer_alert", now)
     return follow
 
 
@@ -220,7 +341,8 @@ def _text(
     catalogues: Mapping[str, Catalogue], locale: str, key: str, settings: Settings, **values: str
 ) -> str:
     catalogue = catalogues.get(locale) or catalogues[settings.default_locale]
-    base = {"hotline_name": settings.hotline_name, "hotline_number": settings.hotline_number}
+    name = settings.hotline_name_in(catalogue.locale)
+    base = {"hotline_name": name, "hotline_number": settings.hotline_number}
     return catalogue.prompts[key].text.format_map({**base, **values})
 
 
@@ -240,12 +362,18 @@ def _confirm_by_sms(
     elif ticket.priority == TicketPriority.EMERGENCY:
         key, when = "sms.emergency_confirmation", ticket.on_site_by
     else:
-        key, when = (
-            "sms.repair_confirmation",
-            ticket.appointment_start or ticket.on_site_by or ticket.resolve_by,
-        )
+        key, when = "sms.repair_confirmation", None
+    window = _window(ticket, settings, catalogues)
+    if ticket.kind == TicketKind.REPAIR and ticket.priority != TicketPriority.EMERGENCY:
+        # The visit window the caller chose; with none chosen, no time we did not agree.
+        key = key if window else "sms.repair_confirmation_no_slot"
     body = _text(
-        catalogues, ticket.locale, key, settings, number=ticket.number, when=_when(when, settings)
+        catalogues,
+        ticket.locale,
+        key,
+        settings,
+        number=ticket.number,
+        when=window if when is None else _when(when, settings),
     )
     _queue(
         session,
@@ -255,6 +383,28 @@ def _confirm_by_sms(
         body,
         "confirmation",
         now,
+    )
+
+
+def _window(ticket: Ticket, settings: Settings, catalogues: Mapping[str, Catalogue]) -> str:
+    """The agreed visit, as the SMS words it (12月3日上午9:00–12:00); "" without one."""
+    if ticket.appointment_start is None or ticket.appointment_end is None:
+        return ""
+    start = ticket.appointment_start.astimezone(settings.timezone)
+    end = ticket.appointment_end.astimezone(settings.timezone)
+    part = _text(
+        catalogues, ticket.locale, f"sms.part.{'am' if start.hour < 12 else 'pm'}", settings
+    )
+    return _text(
+        catalogues,
+        ticket.locale,
+        "sms.window",
+        settings,
+        month=str(start.month),
+        day=str(start.day),
+        part=part,
+        start=f"{start.hour}:{start:%M}",
+        end=f"{end.hour}:{end:%M}",
     )
 
 

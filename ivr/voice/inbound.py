@@ -214,7 +214,30 @@ def message() -> Response:
 def dialed() -> Response:
     """The on-call ladder: Twilio tells us whether the engineer answered."""
     status = fields.text(request.form, "DialCallStatus", 32) or "failed"
-    return _answer(services().engine.dialed(_caller(), _state(request.args), status))
+    # An engineer who answered but did not take the call at the briefing was not bridged.
+    bridged = fields.text(request.form, "DialBridged", 8).lower() != "false"
+    return _answer(services().engine.dialed(_caller(), _state(request.args), status, bridged))
+
+
+def _resident_call() -> Caller:
+    """The engineer's leg of the on-call <Dial>: its events belong to the resident's call
+    (Twilio's ParentCallSid), so the register shows who was briefed and who took it."""
+    parent = fields.text(request.form, "ParentCallSid", 64) or _call_sid()
+    return Caller(parent, "")
+
+
+@voice.post("/oncall/brief")
+def oncall_brief() -> Response:
+    """Twilio fetches this when an on-call engineer answers: the order's briefing."""
+    return _answer(services().engine.oncall_brief(_resident_call(), _state(request.args)))
+
+
+@voice.post("/oncall/accept")
+def oncall_accept() -> Response:
+    """The briefed engineer pressed a key: 1 takes the call."""
+    digits = clean_digits(request.form.get("Digits", ""))
+    turn = services().engine.oncall_accept(_resident_call(), _state(request.args), digits)
+    return _answer(turn)
 
 
 @voice.post("/transcription")

@@ -59,7 +59,7 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 
 def repair_order(office: Office) -> None:
     """An ordinary repair: 3栋502室, electrics, described, a visit slot."""
-    walk = Walk(office.twilio, "CA500").start().press("1").press("2").press("3#").press("502#")
+    walk = Walk(office.twilio, "CA500").start().press("1").press("2").key_unit("3", "502")
     walk.press("1").press("2").say("插座没电").press("1")
     walk.hang_up()
     office.run_jobs()
@@ -67,7 +67,7 @@ def repair_order(office: Office) -> None:
 
 def complaint(office: Office) -> None:
     """A noise complaint from 8栋1203室."""
-    walk = Walk(office.twilio, "CA600").start().press("2").press("8#").press("1203#").press("1")
+    walk = Walk(office.twilio, "CA600").start().press("2").key_unit("8", "1203").press("1")
     walk.press("4").say("楼上每天晚上十二点以后还在装修，很吵").silence()
     walk.hang_up()
     office.run_jobs()

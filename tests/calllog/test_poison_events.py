@@ -154,7 +154,15 @@ def test_a_confidence_out_of_range_counts_as_absent(
     assert opened(app, verbs) == opened(app, plain)
     run_jobs()
     [said] = [e for e in logged(app, "CA902") if e[0] == EventKind.SPEECH]
-    assert said[3] == {"text": "我要投诉", "confidence": None, "option": "2", "goto": "complaint"}
+    assert said[3] == {
+        "text": "我要投诉",
+        "confidence": None,
+        "via": "keyword",
+        "score": 1.0,
+        "words": ["投诉"],
+        "option": "2",
+        "goto": "complaint",
+    }
 
 
 def test_a_readable_confidence_is_kept(

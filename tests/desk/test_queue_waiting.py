@@ -121,4 +121,4 @@ def test_the_wait_estimate_comes_from_recent_answered_callers(
     fresh = twilio.follow(wait, "CA808", QueueTime="0", QueuePosition="2")
     assert fresh[0].text == "您前面还有1位，预计等待约5分钟。"  # they waited 300 s on average
     later = twilio.follow(wait, "CA808", QueueTime="100", QueuePosition="1")
-    assert later[0].text == "您前面还有0位，预计等待约4分钟。"  # 200 s to go
+    assert later[0].text == "下一位就是您，预计等待约4分钟。"  # 200 s to go

@@ -31,7 +31,7 @@ def test_the_shipped_flow_is_valid_in_every_locale() -> None:
 
 def test_the_outbound_calls_flows_are_valid_in_every_locale() -> None:
     catalogues = load_catalogues(PROMPTS)
-    assert [call.name for call in OUTBOUND_CALLS] == ["callback", "survey"]
+    assert [call.name for call in OUTBOUND_CALLS] == ["callback", "survey", "alert"]
     for call in OUTBOUND_CALLS:
         check_outbound_flow(call, catalogues)
 

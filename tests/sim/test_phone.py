@@ -116,7 +116,9 @@ def heard(app: Flask) -> Heard:
     engine: FlowEngine = services_of(app).engine
 
     def line(key: str, locale: str = "zh-CN", **extra: str) -> str:
-        return "hotline: " + engine.catalogues[locale].render(key, {**engine.values, **extra}).text
+        name = engine.settings.hotline_name_in(locale)
+        values = {**engine.values, "hotline_name": name, **extra}
+        return "hotline: " + engine.catalogues[locale].render(key, values).text
 
     return line
 
@@ -137,8 +139,17 @@ def rows(app: Flask, model: type[Any]) -> list[Any]:
 
 
 def expand(lines: Sequence[str], heard: Heard, locale: str) -> list[str]:
-    """`@key` stands for the prompt the caller hears; anything else is literal."""
-    return [heard(line[1:], locale) if line.startswith("@") else line for line in lines]
+    """`@key` stands for the prompt the caller hears (the main menu: with the offer of the
+    other language after it); anything else is literal."""
+    expanded: list[str] = []
+    for line in lines:
+        if not line.startswith("@"):
+            expanded.append(line)
+            continue
+        expanded.append(heard(line[1:], locale))
+        if line == "@main.menu":
+            expanded.append(heard("main.other_language", locale))
+    return expanded
 
 
 def opening(call: PhoneCall, heard: Heard) -> list[str]:
@@ -146,6 +157,7 @@ def opening(call: PhoneCall, heard: Heard) -> list[str]:
         f"calling {BASE_URL} from {CALLER} ({call.call_sid})",
         heard("main.greeting"),
         heard("main.menu"),
+        heard("main.other_language"),
     ]
 
 
@@ -281,7 +293,15 @@ def test_speech_at_the_main_menu_is_matched_to_the_option_it_names(
     call = phone("我家厨房漏水了")
 
     [said] = details(call_log(call.call_sid), "speech")
-    assert said == {"text": "我家厨房漏水了", "confidence": 0.9, "option": "1", "goto": "repair"}
+    assert said == {
+        "text": "我家厨房漏水了",
+        "confidence": 0.9,
+        "via": "keyword",
+        "score": 1.0,
+        "words": ["漏水"],
+        "option": "1",
+        "goto": "repair",
+    }
 
 
 def test_the_standard_greeting_comes_first(app: Flask, phone: Phone, call_log: CallLog) -> None:
@@ -387,7 +407,7 @@ ROUTES = [
 def holding(heard: Heard, locale: str = "zh-CN") -> list[str]:
     """One round of the queue's wait message, first in line (R8)."""
     return [
-        heard("queue.position", locale, count="0", minutes="2"),
+        heard("queue.next", locale, minutes="2"),
         heard("system.queue_hold", locale),
         f"hotline pauses {QUEUE_HOLD_PAUSE_S} s",
         heard("queue.choice", locale),
@@ -890,13 +910,19 @@ def test_an_emergency_is_put_through_to_the_on_call_engineer(
         *opening(call, heard),
         *expand(EMERGENCY_LEAK, heard, "zh-CN"),
         "the number answers",
+        # The engineer is briefed on their leg and presses 1 before the bridge.
+        f"hotline to {ENGINEER}: 您好，这里是幸福家园物业客服中心的紧急报修：住址未登记，"
+        "爆管或严重漏水，住户电话1 3 8 0 0 1 3 8 0 0 0，报修单号1 1 2 3 0 0 1。",
+        f"hotline to {ENGINEER}: 接听并接通住户请按1。",
+        f"({ENGINEER} presses 1)",
+        f"hotline to {ENGINEER}: 正在为您接通住户。",
         heard("system.goodbye"),
         "hotline hangs up",
         closing(call),
     ]
     log = call_log(call.call_sid)
     assert (log["category"], log["status"]) == ("repair", "completed")
-    assert details(log, "dial_result") == [{"rung": 0, "status": "completed"}]
+    assert details(log, "dial_result") == [{"rung": 0, "status": "completed", "bridged": True}]
     [ticket] = rows(app, Ticket)
     assert (ticket.number, ticket.priority, ticket.sla_tier, ticket.category) == (
         "1123001",
@@ -918,6 +944,7 @@ def test_an_emergency_nobody_on_call_answers_goes_to_the_emergency_queue(
         heard("emergency.connecting"),
         f"hotline dials {DEPUTY}",
         "nobody answers",
+        heard("emergency.not_reached"),
         heard("emergency.queue"),
         "hotline puts you in the emergency queue",
         *holding(heard),
@@ -930,8 +957,8 @@ def test_an_emergency_nobody_on_call_answers_goes_to_the_emergency_queue(
     assert outcome(log) == ("repair", "agent_served", "completed")
     assert log["queue"] == "emergency"
     assert details(log, "dial_result") == [
-        {"rung": 0, "status": "no-answer"},
-        {"rung": 1, "status": "no-answer"},
+        {"rung": 0, "status": "no-answer", "bridged": True},
+        {"rung": 1, "status": "no-answer", "bridged": True},
     ]
     assert [ticket.priority for ticket in rows(app, Ticket)] == ["emergency"]
 

@@ -43,7 +43,7 @@ def texts_to(app: Flask) -> list[tuple[str, str]]:
 
 def complain(twilio: TwilioFake, category: str, sid: str = "CA600") -> Walk:
     walk = Walk(twilio, sid).start().press("2")
-    walk.press("8#").press("1203#").press("1")  # building 8, room 1203, confirmed
+    walk.key_unit("8", "1203").press("1")  # building 8, room 1203, confirmed
     walk.press(category)
     return walk
 
@@ -53,7 +53,7 @@ def test_a_complaint_opens_with_the_apology_and_ends_with_a_ticket(
 ) -> None:
     walk = Walk(twilio, "CA600").start().press("2")
     assert walk.last_heard[0] == "对不起，给您添麻烦了，我们代表物业公司向您致歉。"
-    walk.press("8#").press("1203#").press("1").press("4")
+    walk.key_unit("8", "1203").press("1").press("4")
     assert walk.last_heard == ["请您讲一下遇到的情况，我们会认真记录，说完请稍等。"]
     walk.say("楼上每天晚上十二点以后还在装修，很吵")
     assert walk.last_heard == [
@@ -61,7 +61,7 @@ def test_a_complaint_opens_with_the_apology_and_ends_with_a_ticket(
         "请对本次服务进行评价，满意请按1，一般请按2，不满意请按3。",
     ]
     walk.silence()  # the rating is optional
-    assert walk.last_heard == ["谢谢您的来电，我们会尽快答复，再见！"]
+    assert walk.last_heard == ["谢谢您的来电，我们会在今天之内调查核实并给您答复，再见！"]
     walk.hang_up()
     run_jobs()
     ticket = the_ticket(app)

@@ -62,8 +62,7 @@ def ordinary_repair(phone: TwilioFake, sid: str = "CA500") -> Walk:
     walk = Walk(phone, sid).start()
     walk.press("1")  # repairs
     walk.press("2")  # ordinary
-    walk.press("3#")  # building
-    walk.press("502#")  # room
+    walk.key_unit("3", "502")  # not in the registry: told so and asked once more
     return walk
 
 
@@ -89,7 +88,7 @@ def test_an_ordinary_repair_from_an_unknown_caller(
         "请对本次服务进行评价，满意请按1，一般请按2，不满意请按3。",
     ]
     walk.press("1")
-    assert walk.last_heard == ["谢谢您的评价。", "谢谢您的来电，我们会尽快答复，再见！"]
+    assert walk.last_heard == ["谢谢您的评价。", "谢谢您的来电，我们会按约定安排维修，再见！"]
     assert walk.tags[-1] == "Hangup"
     walk.hang_up()
     run_jobs()
@@ -116,7 +115,7 @@ def test_an_ordinary_repair_from_an_unknown_caller(
     assert request.data == {
         "To": "+8613800138000",
         "From": "+8657112345678",
-        "Body": "【幸福家园物业】您的报修已受理，单号1123001，维修人员将于11-24 13:30上门。如有疑问请致电+8657112345678。",
+        "Body": "【幸福家园物业】您的报修已受理，单号1123001，维修人员将于11月24日下午13:30–18:00上门。如有疑问请致电+8657112345678。",
     }
 
 
@@ -155,46 +154,24 @@ def test_silence_at_the_description_falls_back_to_a_recording(
     assert ticket.description == ""
 
 
-@pytest.mark.parametrize(
-    ("choice", "category", "safety"),
-    [
-        ("1", "water", []),
-        ("3", "lift", []),
-        (
-            "4",
-            "gas",
-            [
-                "请立即离开现场，不要开关任何电器，不要使用明火，并马上拨打119。我们同时为您通知值班工程师。"
-            ],
-        ),
-        (
-            "5",
-            "fire",
-            [
-                "请立即离开现场，不要开关任何电器，不要使用明火，并马上拨打119。我们同时为您通知值班工程师。"
-            ],
-        ),
-    ],
-)
+@pytest.mark.parametrize(("choice", "category"), [("1", "water"), ("3", "lift")])
 def test_emergencies_are_ordered_and_put_through_at_once(
     phone: TwilioFake,
     hotline: Flask,
     run_jobs: Callable[[], int],
     choice: str,
     category: str,
-    safety: list[str],
 ) -> None:
     walk = Walk(phone, "CA502").start().press("1").press("1")
     assert walk.last_heard[0].startswith("水管爆裂或严重漏水请按1")
     walk.press(choice)
     assert walk.last_heard == [
-        *safety,
         "已为您登记紧急报修，单号是1 1 2 3 0 0 1。",
         "现在为您转接值班工程师，请不要挂机。",
     ]
     dial = next(v for v in walk.verbs if v.tag == "Dial")
-    assert (dial.text, dial.attrs["timeout"]) == (ENGINEER, "20")
-    walk.dial_result("completed")
+    assert (dial.children[0].text, dial.attrs["timeout"]) == (ENGINEER, "20")
+    walk.post(walk.dial_action, DialCallStatus="completed", DialBridged="true")
     assert walk.tags == ["Say", "Hangup"]
     run_jobs()
     [ticket] = tickets(hotline)
@@ -207,14 +184,42 @@ def test_emergencies_are_ordered_and_put_through_at_once(
     assert ticket.on_site_by == datetime(2026, 11, 23, 14, 0, tzinfo=SHANGHAI)
 
 
+@pytest.mark.parametrize(("choice", "category"), [("4", "gas"), ("5", "fire")])
+def test_gas_and_fire_are_ordered_and_the_caller_is_sent_out_not_held(
+    phone: TwilioFake,
+    hotline: Flask,
+    run_jobs: Callable[[], int],
+    choice: str,
+    category: str,
+) -> None:
+    walk = Walk(phone, "CA502").start().press("1").press("1").press(choice)
+    assert walk.last_heard == [
+        "请立即离开现场，不要开关任何电器，不要使用明火，到安全的地方后马上拨打119。",
+        "已为您登记紧急报修，单号是1 1 2 3 0 0 1。",
+        "我们已经通知值班工程师，工程师会尽快给您回电。请您现在就挂机，离开建筑物，"
+        "到安全的地方拨打119。注意安全，再见！",
+    ]
+    assert walk.tags == ["Say", "Say", "Say", "Hangup"]
+    run_jobs()
+    [ticket] = tickets(hotline)
+    assert (ticket.priority, ticket.sla_tier, ticket.category) == (
+        "emergency",
+        "emergency",
+        category,
+    )
+
+
 def test_the_on_call_ladder_then_the_queue_at_top_priority(
     phone: TwilioFake, hotline: Flask, run_jobs: Callable[[], int]
 ) -> None:
     walk = Walk(phone, "CA503").start().press("1").press("1").press("2")
     walk.dial_result("no-answer")
-    assert next(v.text for v in walk.verbs if v.tag == "Dial") == DEPUTY
+    assert next(v.children[0].text for v in walk.verbs if v.tag == "Dial") == DEPUTY
     walk.dial_result("busy")
-    assert walk.last_heard == ["值班工程师暂时未能接听，正在为您优先转接客服人员，请稍候。"]
+    assert walk.last_heard == [
+        "对不起，现在没能通过电话联系上值班工程师。",
+        "正在为您优先转接客服人员，请稍候。",
+    ]
     assert next(v.text for v in walk.verbs if v.tag == "Enqueue") == "emergency"
     run_jobs()
     [ticket] = tickets(hotline)
@@ -227,7 +232,8 @@ def test_an_emergency_out_of_hours_with_nobody_answering_leaves_an_urgent_messag
     clock.set(datetime(2026, 11, 23, 2, 30, tzinfo=SHANGHAI))
     walk = Walk(phone, "CA504").start().press("1").press("1").press("3")
     walk.dial_result("no-answer").dial_result("failed")
-    assert walk.last_heard[0].startswith("对不起，暂时无法接通值班人员")
+    assert walk.last_heard[0] == "对不起，现在没能通过电话联系上值班工程师。"
+    assert walk.last_heard[1].startswith("请在提示音后说明地址和情况")
     walk.record()
     run_jobs()
     from ivr.models import Callback
@@ -237,6 +243,23 @@ def test_an_emergency_out_of_hours_with_nobody_answering_leaves_an_urgent_messag
     assert (callback.important, callback.reason) == (True, "emergency: nobody on duty answered")
     assert callback.due_at == datetime(2026, 11, 23, 21, 0, tzinfo=SHANGHAI)
     assert [t.priority for t in tickets(hotline)] == ["emergency"]
+
+
+def test_a_repair_with_no_visit_slot_promises_no_time_it_did_not_agree(
+    phone: TwilioFake, hotline: Flask, run_jobs: Callable[[], int]
+) -> None:
+    walk = ordinary_repair(phone, "CA510").press("1").press("3").say("门锁坏了")
+    walk.silence().silence()  # no visit slot chosen
+    assert walk.last_heard[0] == (
+        "您的报修已登记，报修单号是1 1 2 3 0 0 1。我们会尽快与您联系，约定维修人员上门的时间，"
+        "稍后会发短信给您确认。"
+    )
+    run_jobs()
+    [body] = [m.body for m in stored(hotline, OutboundMessage)]
+    assert body == (
+        "【幸福家园物业】您的报修已受理，单号1123001。我们会尽快与您联系，约定维修人员上门的时间。"
+        "如有疑问请致电+8657112345678。"
+    )
 
 
 def test_small_repairs_are_flagged_before_they_breach(
@@ -271,10 +294,12 @@ def test_status_of_open_orders_by_order_number_for_an_unknown_caller(
     phone: TwilioFake, hotline: Flask
 ) -> None:
     walk = Walk(phone, "CA506").start().press("1").press("3")
-    assert walk.last_heard == ["查询本机号码登记的工单请按1，按单号查询请按2。"]
+    assert walk.last_heard == [
+        "查询本机号码登记的工单请按1，按单号查询请按2，人工服务请按0，返回主菜单请按9。"
+    ]
     walk.press("1")
     assert walk.last_heard[0] == "没有查询到未完成的工单。"
-    walk.press("1")  # back to the main menu
+    walk.press("9")  # back to the main menu: 9, as at every menu
     assert walk.last_heard[0].startswith("报修请按1")
 
 
@@ -282,7 +307,7 @@ def test_an_english_recording_is_transcribed_onto_the_order(
     phone: TwilioFake, hotline: Flask, run_jobs: Callable[[], int]
 ) -> None:
     walk = Walk(phone, "CA507").start().press("9").press("1").press("2")
-    walk.press("3#").press("502#").press("1").press("2").silence()
+    walk.key_unit("3", "502").press("1").press("2").silence()
     record = next(v for v in walk.verbs if v.tag == "Record")
     assert (record.attrs["transcribe"], record.attrs["transcribeCallback"]) == (
         "true",

@@ -30,7 +30,7 @@ DAY = date(2026, 11, 23)
 
 def complaint(phone: TwilioFake, sid: str) -> Walk:
     """A complaint about hygiene from 8栋1203室, in words: the number is read at the end."""
-    walk = Walk(phone, sid).start().press("2").press("8#").press("1203#").press("1").press("2")
+    walk = Walk(phone, sid).start().press("2").key_unit("8", "1203").press("1").press("2")
     return walk.say("楼道里的垃圾三天没人收了")
 
 
@@ -117,7 +117,7 @@ def test_a_replayed_webhook_hears_the_same_number(
 ) -> None:
     app = make_app(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     phone = phone_of(app)
-    walk = Walk(phone, "CA900").start().press("2").press("8#").press("1203#").press("1").press("2")
+    walk = Walk(phone, "CA900").start().press("2").key_unit("8", "1203").press("1").press("2")
     asked = walk.action
     first = walk.say("楼道里的垃圾三天没人收了").last_heard
     again = Walk(phone, "CA900")

@@ -23,7 +23,7 @@ from tests.twilio_fake import TwilioFake
 FEE_ANSWER = (
     "物业费可以在物业服务中心前台缴纳，也可以通过银行代扣或线上缴费，按季度收取，逾期请尽快补缴。"
 )
-AFTER_ANSWER = "重听请按1，返回咨询菜单请按2，人工服务请按0。"
+AFTER_ANSWER = "重听请按星号键，问其他问题请按1，人工服务请按0，返回主菜单请按9。"
 
 
 def callbacks(app: Flask) -> list[Callback]:
@@ -35,9 +35,9 @@ def test_an_answer_can_be_repeated_and_left(twilio: TwilioFake) -> None:
     assert walk.last_heard[1].startswith("办公时间请按1，物业费缴纳请按2")
     walk.press("2")
     assert walk.last_heard == [FEE_ANSWER, AFTER_ANSWER]
-    walk.press("1")
+    walk.press("*")
     assert walk.last_heard == [FEE_ANSWER, AFTER_ANSWER]
-    walk.press("2")
+    walk.press("1")
     assert walk.last_heard[0].startswith("办公时间请按1")
 
 
@@ -62,8 +62,12 @@ def test_an_answer_heard_in_full_ends_with_the_rating(twilio: TwilioFake) -> Non
         walk.last_heard[0]
         == "客服中心每天07:00-21:00为您服务，工作时间以外的紧急报修由值班工程师处理。"
     )
-    walk.silence()
-    assert walk.last_heard[-1] == "请对本次服务进行评价，满意请按1，一般请按2，不满意请按3。"
+    walk.silence()  # anything else? before the rating
+    assert walk.last_heard == ["还有其他问题吗？有请按1，没有请按2，人工服务请按0。"]
+    walk.press("2")
+    assert walk.last_heard == ["请对本次服务进行评价，满意请按1，一般请按2，不满意请按3。"]
+    walk.press("1")  # an answered question is not promised an answer later
+    assert walk.last_heard == ["谢谢您的评价。", "谢谢您的来电，祝您生活愉快，再见！"]
 
 
 def test_in_office_hours_an_unanswered_question_goes_to_a_person(twilio: TwilioFake) -> None:
@@ -96,7 +100,7 @@ def test_out_of_hours_a_message_becomes_a_callback_with_its_deadline(
     walk.press(press)
     assert walk.tags == ["Say", "Record", "Redirect"]
     walk.record()
-    assert walk.last_heard == ["您的留言已收到，谢谢。", "谢谢您的来电，我们会尽快答复，再见！"]
+    assert walk.last_heard == ["您的留言已收到，谢谢。", "谢谢您的来电，我们会尽快给您回电，再见！"]
     walk.hang_up()
     run_jobs()
     [callback] = callbacks(app)
@@ -136,6 +140,11 @@ def test_holidays_and_the_closed_switch_close_the_office(make_app: Callable[...,
     closed = make_app(closed=True)
     walk = Walk(TwilioFake(closed.test_client(), BASE_URL, AUTH_TOKEN), "CA707").start().press("0")
     assert walk.tags == ["Say", "Record", "Redirect"]
+    # Closed by hand: closed today, not "after hours".
+    assert walk.last_heard == [
+        "您好，客服中心今天临时停止服务，暂时无法为您接通人工客服。请在提示音后留下您的姓名、房号、"
+        "联系电话和需要办理的事项，按井号键结束，我们恢复服务后会尽快给您回电。"
+    ]
 
 
 def test_a_residents_language_is_remembered(
@@ -154,5 +163,5 @@ def test_a_residents_language_is_remembered(
     walk = Walk(twilio, "CA709").start()
     assert (
         walk.last_heard[0]
-        == "Hello, this is the 幸福家园物业 customer service centre. We are glad to help you."
+        == "Hello, this is the Happy Home Property customer service centre. We are glad to help you."
     )

@@ -67,7 +67,7 @@ def test_staff_pages_are_never_stored(supervisor: FlaskClient, path: str) -> Non
 
 def a_repair_with_a_description(phone: TwilioFake) -> Walk:
     walk = Walk(phone, "CA800").start()
-    walk.press("1").press("2").press("7#").press("1203#")  # repairs, ordinary, 7栋1203室
+    walk.press("1").press("2").key_unit("7", "1203")  # repairs, ordinary, 7栋1203室
     assert walk.last_heard == ["您输入的是7栋1203室。确认请按1，重新输入请按2。"]
     walk.press("1").press("1")  # confirmed; water
     walk.say(DESCRIPTION)

@@ -7,16 +7,17 @@ from datetime import datetime
 import pytest
 
 from ivr.core.clock import FrozenClock
+from ivr.flows import default_flow_path, load_flow
+from ivr.flows.speech import speech_hints
 from tests.conftest import SHANGHAI
 from tests.twilio_fake import TwilioFake, Verb
 
 ZH = {"language": "cmn-CN", "voice": "Polly.Zhiyu"}
 EN = {"language": "en-US", "voice": "Polly.Joanna"}
 GREETING = "您好，幸福家园物业客服中心，很高兴为您服务。"
-MENU = (
-    "报修请按1，投诉请按2，咨询请按3，人工服务请按0，重听请按星号键，For English, press 9。"
-    "您也可以直接说出您的需要。"
-)
+MENU = "报修请按1，投诉请按2，咨询请按3，人工服务请按0，重听请按星号键。您也可以直接说出您的需要。"
+# The offer of English, in its own <Say> with the English voice.
+FOR_ENGLISH = "For English, press 9."
 MENU_STEP = "/voice/step?node=main_menu&lang=zh-CN&seq={seq}&ni={ni}&nm={nm}"
 MESSAGE_OFFER = (
     "很抱歉，暂时无法为您接通人工客服。请在提示音后留下您的姓名、房号、联系电话和需要办理的事项，"
@@ -26,6 +27,10 @@ AFTER_HOURS = (
     "您好，客服中心的工作时间是每天07:00-21:00，现在是非工作时间。请在提示音后留下您的姓名、房号、"
     "联系电话和需要办理的事项，按井号键结束，我们会在上班后尽快给您回电。"
 )
+
+
+# The recogniser's hints are the flow's data: the first few keywords of each option.
+MENU_HINTS = speech_hints(load_flow(default_flow_path()).node("main_menu"), "zh-CN")
 
 
 def say(text: str, voice: dict[str, str] = ZH) -> Verb:
@@ -38,11 +43,7 @@ def menu(seq: int = 1, ni: int = 0, nm: int = 0) -> list[Verb]:
         "Gather",
         {
             "action": action,
-            "hints": (
-                "人工, 转人工, 客服, 接线员, 真人, 投诉, 不满意, 态度, 举报, 噪音, 扰民, 报修, 维修, 修理, "
-                "漏水, 渗水, 爆管, 坏了, 停电, 跳闸, 堵了, 电梯, 燃气, 咨询, 请问, 物业费, 缴费, 交费, 装修, "
-                "停车, 门禁, 办理, 营业时间"
-            ),
+            "hints": MENU_HINTS,
             "input": "dtmf speech",
             "language": "cmn-Hans-CN",
             "method": "POST",
@@ -50,7 +51,7 @@ def menu(seq: int = 1, ni: int = 0, nm: int = 0) -> list[Verb]:
             "speechTimeout": "auto",
             "timeout": "6",
         },
-        children=[say(MENU)],
+        children=[say(MENU), say(FOR_ENGLISH, EN)],
     )
     return [gather, Verb("Redirect", {"method": "POST"}, action)]
 
@@ -155,7 +156,7 @@ def test_no_input_and_invalid_input_reprompt_politely_and_are_counted_apart(
     unmatched = twilio.follow(
         MENU_STEP.format(seq=2, ni=1, nm=0), "CA104", SpeechResult="今天天气不错"
     )
-    assert unmatched == [say("对不起，您的输入有误。"), *menu(seq=3, ni=1, nm=1)]
+    assert unmatched == [say("对不起，我没有听明白您的需要。"), *menu(seq=3, ni=1, nm=1)]
 
 
 def test_three_failures_reach_a_person_in_office_hours(twilio: TwilioFake) -> None:
@@ -188,12 +189,13 @@ def test_star_repeats_the_menu_without_counting_a_failure(twilio: TwilioFake) ->
 def test_nine_switches_to_english_and_back(twilio: TwilioFake) -> None:
     verbs = twilio.follow(MENU_STEP.format(seq=1, ni=0, nm=0), "CA109", Digits="9")
     assert verbs[0] == say(
-        "Welcome to the 幸福家园物业 customer service centre. You are now in English.", EN
+        "Welcome to the Happy Home Property customer service centre. You are now in English.", EN
     )
     gather = verbs[1]
     assert gather.attrs["language"] == "en-US"
     assert gather.attrs["action"] == "/voice/step?node=main_menu&lang=en-US&seq=2&ni=0&nm=0"
     assert gather.children[0].text.startswith("For repairs, press 1.")
+    assert gather.children[1] == say("中文服务请按9。")  # the offer of Chinese, in Chinese
     back = twilio.follow(gather.attrs["action"], "CA109", Digits="9")
     assert back[0] == say("已为您切换为中文服务。")
 
@@ -242,7 +244,7 @@ def test_a_message_is_thanked_and_the_call_closed(twilio: TwilioFake) -> None:
     )
     assert verbs == [
         say("您的留言已收到，谢谢。"),
-        say("谢谢您的来电，我们会尽快答复，再见！"),
+        say("谢谢您的来电，我们会尽快给您回电，再见！"),
         Verb("Hangup", {}),
     ]
     empty = twilio.follow(url + "&empty=1", "CA111")
@@ -283,7 +285,12 @@ def test_waiting_callers_hear_their_place_and_an_apology_once(
     ahead, minutes = int(position) - 1, -(-int(position) * 90 // 60)
     expected = [
         *([say("对不起，让您久等了。")] if sorry else []),
-        say(f"您前面还有{ahead}位，预计等待约{minutes}分钟。"),
+        # Never "0 callers ahead": the caller at the front hears they are next.
+        say(
+            f"您前面还有{ahead}位，预计等待约{minutes}分钟。"
+            if ahead
+            else f"下一位就是您，预计等待约{minutes}分钟。"
+        ),
         HOLD,
         Verb("Pause", {"length": "15"}),
         CHOICE,

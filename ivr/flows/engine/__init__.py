@@ -56,6 +56,7 @@ class FlowEngine(SilentNodes, Questions, HandingOn):
             "set": self._set,
             "branch": self._branch,
             "hours": self._hours,
+            "oncall": self._oncall,
             "language": self._language,
             "identify": self._identify,
             "lookup_unit": self._lookup_unit,

@@ -12,11 +12,14 @@ from ivr.core.clock import Clock
 from ivr.core.events import CallEvent, EventKind
 from ivr.core.prompts import Catalogue
 from ivr.core.ticket_numbers import TicketNumbering, spoken_digits
+from ivr.core.units import unit_parts
 from ivr.core.verbs import Speech
 from ivr.flows.definition import Flow, Node
 from ivr.flows.engine.state import (
+    DONE,
     LATER,
     MAX_HOPS,
+    NO_SLOT,
     Caller,
     CallState,
     Hop,
@@ -26,6 +29,7 @@ from ivr.flows.engine.state import (
 )
 from ivr.flows.lookup import CallerLookup, NobodyKnown
 from ivr.flows.sealed_state import seal_for
+from ivr.flows.speech import Listener
 
 SilentHandler = Callable[[Caller, Node, CallState, Turn], Hop]
 ReplyHandler = Callable[[Caller, Node, CallState, Reply, Turn], None]
@@ -65,6 +69,8 @@ class EngineBase:
             "business_hours": str(settings.business_hours),
             **(values or {}),
         }
+        self.voices = {locale: catalogue.voice for locale, catalogue in catalogues.items()}
+        self.listener = Listener(flow)  # trained once per process for the same examples
         self._silent = self._silent_nodes()
         self._replies = self._reply_handlers()
 
@@ -126,14 +132,25 @@ class EngineBase:
     def _numbered(self, key: str, state: CallState) -> str:
         """A prompt that reads the ticket number, when no number was at hand: the
         variant that says it comes by SMS (the worker numbers the ticket)."""
+        prompts = self.catalogues[state.locale].prompts
         later = f"{key}{LATER}"
-        if state.value("no") or later not in self.catalogues[state.locale].prompts:
-            return key
-        return later
+        if not state.value("no") and later in prompts:
+            key = later
+        # A prompt that names the visit slot, when none was chosen: the variant without it.
+        no_slot = f"{key}{NO_SLOT}"
+        if not state.value("slot") and no_slot in prompts:
+            key = no_slot
+        # A prompt worded for what the call did (system.goodbye.faq): the goodbye fits.
+        done = f"{key}.{state.value(DONE)}"
+        if state.value(DONE) and done in prompts:
+            key = done
+        return key
 
     def _prompt_values(self, state: CallState, extra: Mapping[str, str]) -> PromptValues:
         values = PromptValues(self.values)
-        values["unit_label"] = state.value("ul")
+        if state.locale.startswith("en"):  # English callers hear no Chinese
+            values["hotline_name"] = self.settings.hotline_name_en
+        values["unit_label"] = self._unit_words(state, state.value("ul"))
         values["ticket_number"] = spoken_digits(state.value("no"))
         values["building"], values["room"] = state.value("building"), state.value("room")
         if state.value("slot"):
@@ -143,6 +160,18 @@ class EngineBase:
             values[name] = known or self._word(state, self._key(word.key, state))
         values.update(extra)
         return values
+
+    def _unit_words(self, state: CallState, label: str) -> str:
+        """A unit as the caller hears it: 3栋2单元501室 in Mandarin, "Block 3, Entrance 2,
+        Flat 501" in English, worded from its parts (free text is read as written)."""
+        parts = unit_parts(label)
+        if parts is None:
+            return label
+        key = "unit.spoken" if parts.entrance else "unit.spoken_no_entrance"
+        prompt = self.catalogues[state.locale].prompts.get(key)
+        if prompt is None:
+            return label
+        return prompt.text.format(building=parts.building, entrance=parts.entrance, room=parts.room)
 
     def _word(self, state: CallState, key: str) -> str:
         """A word or phrase from the catalogue (slot names, statuses), with what the call
@@ -156,7 +185,8 @@ class EngineBase:
         return prompt.text.format_map(self._prompt_values(state, extra)) if prompt else ""
 
     def _speak(self, state: CallState, key: str, **extra: str) -> list[Speech]:
-        return self.catalogues[state.locale].speech(key, self._prompt_values(state, extra))
+        values = self._prompt_values(state, extra)
+        return self.catalogues[state.locale].speech(key, values, self.voices)
 
     def _event(
         self, call: Caller, state: CallState, what: EventKind, /, **detail: Any

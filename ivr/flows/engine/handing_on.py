@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ivr.core.events import EventKind
+from ivr.core.ticket_numbers import spoken_digits
 from ivr.core.verbs import (
     Dial,
     Enqueue,
@@ -22,11 +23,16 @@ from ivr.core.verbs import (
 from ivr.flows.definition import Node
 from ivr.flows.engine.base import EngineBase
 from ivr.flows.engine.state import (
+    ACCEPT_KEY,
     ANSWERED,
     BRIDGED,
+    BRIEFING_TIMEOUT_S,
     DIAL_TIMEOUT_S,
+    DONE,
     MIN_ESTIMATE_S,
     MOVED_ON,
+    ONCALL_ACCEPT_PATH,
+    ONCALL_BRIEF_PATH,
     QUEUE_HOLD_PAUSE_S,
     SORRY_AFTER_WAIT_S,
     WAIT_ROUND_S,
@@ -48,21 +54,85 @@ class HandingOn(EngineBase):
             return self._description_recorded(call, node, state, recording)
         return self._message_left(call, node, state, recording)
 
-    def dialed(self, call: Caller, state: CallState, status: str) -> Turn:
-        """The on-call engineer answered, or we try the next rung of the ladder."""
+    def dialed(self, call: Caller, state: CallState, status: str, bridged: bool = True) -> Turn:
+        """The on-call engineer took the call, or we try the next rung of the ladder. An
+        engineer who answered but did not press 1 at the briefing was never bridged
+        (Twilio: completed, DialBridged false): that rung is skipped too."""
         turn = Turn()
         node = self.flow.nodes.get(state.node)
         if node is None or node.type != "dial":
             return self.restart(call, state)
         rung = whole_number(state.value("rung"))
         turn.events.append(
-            self._event(call, state, EventKind.DIAL_RESULT, rung=rung, status=status)
+            self._event(
+                call, state, EventKind.DIAL_RESULT, rung=rung, status=status, bridged=bridged
+            )
         )
-        if status in ANSWERED:
+        if status in ANSWERED and bridged:
             self._run(call, state.at(self._target(str(node.next), state)), turn)
         else:
             self._run(call, state.remember({"rung": str(rung + 1)}), turn)
         return turn
+
+    def oncall_brief(self, call: Caller, state: CallState) -> Turn:
+        """What the engineer a rung reached hears before the caller is put through: the
+        unit, the kind, the caller's number and the order number; 1 takes the call. No
+        key: they hang up, so the <Dial> ends unbridged and the next rung is tried."""
+        turn = Turn()
+        briefing = self.briefing(call, state)
+        turn.events.append(self._event(call, state, EventKind.ENGINEER_BRIEFED, **briefing))
+        engineer = replace(state, locale=self.settings.default_locale)
+        words = self._briefing_words(engineer, briefing)
+        speech = [
+            *self._speak(engineer, self._numbered("oncall.briefing", engineer), **words),
+            *self._speak(engineer, "oncall.accept"),
+        ]
+        gather = Gather(
+            action=self._url(ONCALL_ACCEPT_PATH, state, counted=False),
+            prompts=tuple(speech),
+            language=self.catalogues[engineer.locale].voice.gather_language,
+            timeout_s=BRIEFING_TIMEOUT_S,
+            input="dtmf",
+        )
+        turn.verbs += [gather, *self._speak(engineer, "oncall.not_accepted"), Hangup()]
+        return turn
+
+    def oncall_accept(self, call: Caller, state: CallState, digits: str) -> Turn:
+        """The briefed engineer's key: 1 puts the caller through, anything else skips them."""
+        turn = Turn()
+        briefing = self.briefing(call, state)
+        accepted = digits == ACCEPT_KEY
+        answer = "accepted" if accepted else "declined"
+        turn.events.append(
+            self._event(call, state, EventKind.ENGINEER_ANSWER, answer=answer, **briefing)
+        )
+        engineer = replace(state, locale=self.settings.default_locale)
+        if accepted:
+            turn.verbs += self._speak(engineer, "oncall.accepted")  # then Twilio bridges
+        else:
+            turn.verbs += [*self._speak(engineer, "oncall.not_accepted"), Hangup()]
+        return turn
+
+    def briefing(self, call: Caller, state: CallState) -> dict[str, str | int]:
+        """The facts an engineer is told about an emergency order, for the call register
+        and the SMS: which rung, their number, the unit, the kind, the caller, the order."""
+        rung = whole_number(state.value("rung"))
+        ladder = self.settings.oncall_ladder
+        return {
+            "rung": rung,
+            "phone": ladder[rung] if rung < len(ladder) else "",
+            "unit": state.value("ul"),
+            "emg": state.value("emg"),
+            "caller": state.value("cn") or call.number,
+            "number": state.value("no"),
+            "locale": self.settings.default_locale,
+        }
+
+    def _briefing_words(self, state: CallState, briefing: dict[str, str | int]) -> dict[str, str]:
+        unit = str(briefing["unit"]) or self._word(state, "oncall.unit_unknown")
+        emg = self._word(state, f"emergency.kind.{briefing['emg'] or 'other'}")
+        caller = spoken_digits(str(briefing["caller"]).removeprefix("+86"))
+        return {"unit_label": unit, "emg_label": emg, "caller_said": caller}
 
     def rang(self, call: Caller, state: CallState, status: str) -> Turn:
         """The person a connect node rang talked and hung up, or never answered."""
@@ -104,9 +174,10 @@ class HandingOn(EngineBase):
         if SORRY_AFTER_WAIT_S <= wait.waited_s < SORRY_AFTER_WAIT_S + WAIT_ROUND_S:
             verbs += self._speak(state, "system.queue_sorry")  # once: in the first round past 30 s
         minutes = max(1, -(-self._expected_wait_s(state, wait) // 60))
-        verbs += self._speak(
-            state, "queue.position", count=str(max(wait.position - 1, 0)), minutes=str(minutes)
-        )
+        ahead = max(wait.position - 1, 0)
+        # Never "0 callers ahead of you": the caller at the front hears they are next.
+        position = "queue.position" if ahead else "queue.next"
+        verbs += self._speak(state, position, count=str(ahead), minutes=str(minutes))
         verbs += [*self._speak(state, "system.queue_hold"), Pause(QUEUE_HOLD_PAUSE_S)]
         choice = Gather(
             action=self._url("/voice/queue/choice", state),
@@ -185,8 +256,16 @@ class HandingOn(EngineBase):
         if rung >= len(ladder):
             return str(node.exhausted), state
         turn.verbs += self._prompts(node, state)
-        action = self._url("/voice/dialed", state.remember({"rung": str(rung)}))
-        turn.verbs.append(Dial(number=ladder[rung], action=action, timeout_s=DIAL_TIMEOUT_S))
+        state = state.remember({"rung": str(rung), "cn": call.number})
+        turn.verbs.append(
+            Dial(
+                number=ladder[rung],
+                action=self._url("/voice/dialed", state),
+                timeout_s=DIAL_TIMEOUT_S,
+                # The engineer hears the briefing and presses 1 before the bridge.
+                whisper_url=self._url(ONCALL_BRIEF_PATH, state, counted=False),
+            )
+        )
         return None
 
     def _connect(self, node: Node, state: CallState, turn: Turn) -> None:
@@ -245,6 +324,7 @@ class HandingOn(EngineBase):
                 )
             )
             turn.verbs += self._speak(state, "system.message_thanks")
+            state = state.remember({DONE: "message"})
         if node is not None and node.type == "message" and node.next:
             self._run(call, state.at(node.next), turn)
         else:

@@ -17,7 +17,19 @@ from ivr.flows.sealed_state import Remembered, StateSeal
 from ivr.flows.speech import clean_digits, clean_speech
 
 STEP_PATH = "/voice/step"  # where the inbound call's answers go
+# The on-call engineer's leg of the <Dial>: the briefing Twilio fetches when they answer,
+# and where their key press goes.
+ONCALL_BRIEF_PATH = "/voice/oncall/brief"
+ONCALL_ACCEPT_PATH = "/voice/oncall/accept"
+ACCEPT_KEY = "1"
+BRIEFING_TIMEOUT_S = 8
 LATER = "_later"  # the prompt variant for a ticket whose number comes by SMS
+NO_SLOT = "_no_slot"  # the prompt variant for a repair with no visit slot chosen
+# What the call did, remembered for the goodbye (system.goodbye.<done>): a ticket's kind,
+# "message", "faq" (set by the flow), "status".
+DONE = "done"
+NOT_MINE = "notmine"  # the caller said the caller ID's unit is not theirs (set by the flow)
+RETYPED = "retyped"  # a unit not in the registry was asked for once more
 MAX_HOPS = 50  # belt and braces: the validator already forbids silent loops
 SORRY_AFTER_WAIT_S = 30  # R8: a caller who has waited hears an apology
 QUEUE_HOLD_PAUSE_S = 15
@@ -26,7 +38,7 @@ WAIT_ROUND_S = 30  # announcements, hold and the choice: about one round every 3
 MOVED_ON = frozenset({"redirected", "redirected-from-bridged"})
 MIN_ESTIMATE_S = 60  # never promise less than a minute
 DIAL_TIMEOUT_S = 20  # an on-call engineer who has not answered by then gets skipped
-MAX_REMEMBERED = 16
+MAX_REMEMBERED = 24
 MAX_VALUE_CHARS = 200
 ANSWERED = {"completed", "answered"}
 BRIDGED = "completed"  # Twilio's DialCallStatus once a bridged person talked and hung up

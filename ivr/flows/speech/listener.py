@@ -1,0 +1,321 @@
+"""What a caller said at a menu: which option, how sure we are, and why.
+
+In order: the answer to a yes/no question (negations first: 「不是」 is no); an emergency,
+heard at every menu; a key said aloud (「一」); the menu's keywords, not negated, by the
+node's priority; and the classifier trained from the options' examples. A sentence the
+classifier is only fairly sure of is asked back (「您是要报修吗？」) rather than refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ivr.flows.definition import Flow, Node, Option
+from ivr.flows.speech.classifier import NOT_FOR_US, Classifier, train
+from ivr.flows.speech.keywords import Sentence, chosen_key, find_hits
+from ivr.flows.speech.text import has_han, normalise
+
+LOCALES = ("zh-CN", "en-US")
+SURE = 0.45  # the classifier decides alone from here
+ASK_BACK = 0.25  # from here to SURE the caller is asked whether we understood
+EMERGENCY_SURE = 0.9  # an emergency taken from the classifier alone needs this much
+CALM = "~"  # the key of the flow's not_emergencies phrases while matching
+# and a whole sentence: 「水管漏了」 at the repair menu is the answer to its question
+MIN_EMERGENCY_CHARS, MIN_EMERGENCY_WORDS = 6, 4
+MIN_ASK_BACK_CHARS = 3  # 「喂喂」「那个」 are not worth a question back
+MIN_GUESS_CHARS = 2  # 「唔」 is no sentence to guess from
+
+# A caller who says the number instead of pressing it.
+SPOKEN_KEYS = {
+    "1": "1", "一": "1", "幺": "1", "one": "1", "一号": "1",
+    "2": "2", "二": "2", "两": "2", "two": "2", "二号": "2",
+    "3": "3", "三": "3", "three": "3", "三号": "3",
+    "4": "4", "四": "4", "four": "4", "5": "5", "五": "5", "five": "5",
+    "6": "6", "六": "6", "six": "6", "7": "7", "七": "7", "seven": "7",
+    "9": "9", "九": "9", "nine": "9",
+    "0": "0", "零": "0", "zero": "0",
+    "星号": "*", "star": "*",
+}  # fmt: skip
+_KEY_WORDS = ("按", "选", "press", "option", "number", "键", "我选", "我按")
+
+
+@dataclass(frozen=True)
+class Heard:
+    """The option understood (None: not understood), and how."""
+
+    option: Option | None = None
+    via: str = ""  # answer | emergency | key | keyword | example
+    score: float = 0.0
+    words: tuple[str, ...] = ()
+    sure: bool = True  # False: ask the caller back before acting on it
+    emergency: bool = False
+    out_of_scope: bool = False
+    why: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def understood(self) -> bool:
+        return self.option is not None and self.sure
+
+
+@dataclass(frozen=True)
+class MenuModels:
+    by_locale: Mapping[str, Classifier]
+
+    def classifier(self, text: str) -> Classifier | None:
+        return self.by_locale.get("zh-CN" if has_han(text) else "en-US")
+
+
+class Listener:
+    """Everything the flow's menus need to understand speech, trained once per flow."""
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.menus, self.emergency_models = _trained(flow)
+        self.emergency_menu = flow.nodes.get(flow.emergencies or "")
+
+    def hear(self, node: Node, locale: str, text: str) -> Heard:
+        sentence = Sentence.of(text, locale)
+        if not sentence.parts:
+            return Heard(why=("nothing was said",))
+        return (
+            self._answer(node, sentence)
+            or self._emergency(node, sentence, text)
+            or self._key(node, sentence)
+            or self._keyword(node, sentence)
+            or self._example(node, sentence, text)
+        )
+
+    def yes_or_no(self, text: str, locale: str) -> str | None:
+        """ "yes", "no", or None for a sentence that is neither."""
+        sentence = Sentence.of(text, locale)
+        return yes_or_no(self.flow.answers, sentence)[0] if sentence.parts else None
+
+    def _answer(self, node: Node, sentence: Sentence) -> Heard | None:
+        by_meaning = {o.means: o for o in node.options.values() if o.means}
+        if not by_meaning:
+            return None
+        answer, word = yes_or_no(self.flow.answers, sentence)
+        if answer is None or answer not in by_meaning:
+            return None
+        why = (f"{word!r} means {answer}",)
+        return Heard(by_meaning[answer], "answer", 1.0, (word,), why=why)
+
+    def _emergency(self, node: Node, sentence: Sentence, text: str) -> Heard | None:
+        menu = self.emergency_menu
+        if menu is None:
+            return None
+        phrases = {o.key: o.anywhere.get(sentence.locale, ()) for o in menu.options.values()}
+        phrases[CALM] = self.flow.not_emergencies.get(sentence.locale, ())
+        found = find_hits(sentence, phrases)
+        calm = [h for h in found if h.key == CALM]
+        hits = [
+            h
+            for h in found
+            if h.key != CALM
+            and not sentence.in_the_past(h.clause)
+            and not any(h.overlaps(c) for c in calm)  # 火车 holds no 失火
+        ]
+        hit = chosen_key(hits, menu.speech_priority)
+        if hit is not None:
+            why = (f"emergency phrase {hit.word!r}" + (" (by sound)" if hit.by_sound else ""),)
+            option = menu.options[hit.key]
+            return Heard(option, "emergency", 1.0, (hit.word,), emergency=True, why=why)
+        if node.name == menu.name or not _whole_sentence(sentence):
+            return None
+        model = self.emergency_models.classifier(text)
+        if model is None:
+            return None
+        said = sentence.without([h for h in hits if h.negated])
+        label, score = model.best(said)
+        if label == NOT_FOR_US or score < EMERGENCY_SURE:
+            return None
+        why = (f"sounds like the emergency examples ({score:.2f})",)
+        return Heard(menu.options[label], "emergency", score, emergency=True, why=why)
+
+    def _key(self, node: Node, sentence: Sentence) -> Heard | None:
+        said = "".join(sentence.parts).replace(" ", "")
+        for word in _KEY_WORDS:
+            said = said.replace(word, "")
+        key = SPOKEN_KEYS.get(said)
+        if key is None or key not in node.options:
+            return None
+        return Heard(node.options[key], "key", 1.0, (said,), why=(f"{said!r} is the key {key}",))
+
+    def _keyword(self, node: Node, sentence: Sentence) -> Heard | None:
+        words = {o.key: o.keywords.get(sentence.locale, ()) for o in node.options.values()}
+        hits = find_hits(sentence, words)
+        hit = chosen_key(hits, node.speech_priority)
+        if hit is None:
+            return None
+        others = sorted({h.word for h in hits if h.key != hit.key and not h.negated})
+        why = [f"keyword {hit.word!r}" + (" (by sound)" if hit.by_sound else "")]
+        why += [f"{h.word!r} is negated" for h in hits if h.negated]
+        if others:
+            why.append(f"{', '.join(others)} lose to it by the menu's priority")
+        return Heard(node.options[hit.key], "keyword", 1.0, (hit.word,), why=tuple(why))
+
+    def _example(self, node: Node, sentence: Sentence, text: str) -> Heard:
+        models = self.menus.get(node.name)
+        model = models.classifier(text) if models else None
+        if model is None or len(normalise(text)) < MIN_GUESS_CHARS:
+            return Heard(why=("no keyword of this menu was said",))
+        words = {o.key: o.keywords.get(sentence.locale, ()) for o in node.options.values()}
+        negated = [h for h in find_hits(sentence, words) if h.negated]
+        said = sentence.without(negated)
+        label, score = model.best(said)
+        why = [f"{', '.join(repr(h.word) for h in negated)} negated"] if negated else []
+        if label == NOT_FOR_US:
+            why.append(f"not for this menu ({score:.2f})")
+            return Heard(score=score, out_of_scope=True, why=tuple(why))
+        option = node.options[label]
+        why.append(f"closest examples: option {label} ({score:.2f})")
+        if score >= SURE:
+            return Heard(option, "example", score, why=tuple(why))
+        if score >= ASK_BACK and option.label and len(normalise(said)) >= MIN_ASK_BACK_CHARS:
+            return Heard(option, "example", score, sure=False, why=(*why, "ask back"))
+        return Heard(score=score, why=(*why, "too unsure"))
+
+
+# A yes counts at the start of a clause, after any filler: 「嗯，是的」, not 「这电话是我儿子的」.
+FILLERS = ("嗯", "呃", "哦", "噢", "啊", "唉", "哎", "喂", "那个", "well", "um", "uh", "oh")
+
+
+def yes_or_no(
+    answers: Mapping[str, Mapping[str, Sequence[str]]], sentence: Sentence
+) -> tuple[str | None, str]:
+    """("yes" | "no" | None, the word that decided). Any denial wins over any yes: a caller
+    filed under someone else's home is worse off than one asked again. A yes counts at
+    the start of a clause only; a unit named (`elsewhere`) is a no unless a yes was said;
+    `neither` words only keep their letters from being read as a yes or a no (对不起 holds
+    no 对). Words of two syllables or more match by sound too (布是 is 不是)."""
+    said = _answer_words(answers, sentence)
+    for group, means in (("no", "no"), ("yes", "yes"), ("elsewhere", "no")):
+        for word, answer, start in said:
+            if answer == group and (group != "yes" or start == 0):
+                return means, word
+    return None, ""
+
+
+def _answer_words(
+    answers: Mapping[str, Mapping[str, Sequence[str]]], sentence: Sentence
+) -> list[tuple[str, str, int]]:
+    """(word, its group, where in its clause) for each answer word said; where two
+    overlap, the longer (不是 over 是)."""
+    words = sorted(
+        ((w, group) for group, by in answers.items() for w in by.get(sentence.locale, ())),
+        key=lambda pair: -len(pair[0]),
+    )
+    taken: list[tuple[int, int, int]] = []
+    said = []
+    for word, group in words:
+        for clause in range(len(sentence.parts)):
+            opening = _filler_length(sentence.parts[clause], sentence.chinese)
+            for start, end, _ in sentence.places(clause, word):
+                if any(c == clause and s < end and start < e for c, s, e in taken):
+                    continue
+                taken.append((clause, start, end))
+                said.append((word, group, max(0, start - opening)))
+    return said
+
+
+def _filler_length(part: str, chinese: bool) -> int:
+    """How much of a clause's start is filler (嗯嗯, "well") before the answer."""
+    at = 0
+    while True:
+        for filler in FILLERS:
+            word = filler if chinese else f"{filler} "
+            if part.startswith(word, at):
+                at += len(word)
+                break
+        else:
+            return at
+
+
+Trained = tuple[dict[str, MenuModels], MenuModels]
+_TRAINED: dict[str, Trained] = {}  # by what the models learn from: once per process
+
+
+def _trained(flow: Flow) -> Trained:
+    taught = _teaching(flow)
+    fingerprint = hashlib.sha256(repr(taught).encode()).hexdigest()
+    if fingerprint not in _TRAINED:
+        menus = {
+            name: MenuModels(_train_menu(flow, node))
+            for name, node in flow.nodes.items()
+            if node.type == "menu" and any(o.examples for o in node.options.values())
+        }
+        _TRAINED[fingerprint] = (menus, MenuModels(_train_emergencies(flow)))
+    return _TRAINED[fingerprint]
+
+
+def _teaching(flow: Flow) -> object:
+    menus = [
+        (name, [(o.key, o.goto, o.examples, o.keywords, o.anywhere) for o in n.options.values()])
+        for name, n in flow.nodes.items()
+        if n.type == "menu"
+    ]
+    return (flow.emergencies, flow.not_for_us, menus)
+
+
+def _examples(option: Option, locale: str) -> list[str]:
+    return [*option.examples.get(locale, ()), *option.keywords.get(locale, ())]
+
+
+def _train_menu(flow: Flow, node: Node) -> dict[str, Classifier]:
+    models = {}
+    for locale in LOCALES:
+        pairs = [(t, o.key) for o in node.options.values() for t in _examples(o, locale)]
+        pairs += [(t, NOT_FOR_US) for t in flow.not_for_us.get(locale, ())]
+        model = train(pairs)
+        if model is not None:
+            models[locale] = model
+    return models
+
+
+def _train_emergencies(flow: Flow) -> dict[str, Classifier]:
+    """Emergency kinds against everything else the flow's menus are told."""
+    menu = flow.nodes.get(flow.emergencies or "")
+    if menu is None:
+        return {}
+    models = {}
+    for locale in LOCALES:
+        pairs = [
+            (t, o.key)
+            for o in menu.options.values()
+            for t in (*o.examples.get(locale, ()), *o.anywhere.get(locale, ()))
+        ]
+        pairs += [
+            (t, NOT_FOR_US)
+            for other in flow.nodes.values()
+            if other.type == "menu" and other.name != menu.name
+            for o in other.options.values()
+            if o.goto != menu.name
+            for t in o.examples.get(locale, ())
+        ]
+        pairs += [(t, NOT_FOR_US) for t in flow.not_for_us.get(locale, ())]
+        model = train(pairs)
+        if model is not None:
+            models[locale] = model
+    return models
+
+
+HINTS_PER_OPTION = 8
+
+
+def speech_hints(node: Node, locale: str) -> str:
+    """Keywords for Twilio's recogniser, in the caller's language: the first few of each
+    option, by the node's priority (a long hint list only slows recognition down)."""
+    words = [
+        w
+        for key in node.speech_priority
+        for w in node.options[key].keywords.get(locale, ())[:HINTS_PER_OPTION]
+    ]
+    return ", ".join(words)
+
+
+def _whole_sentence(sentence: Sentence) -> bool:
+    if sentence.chinese:
+        return sum(len(part) for part in sentence.parts) >= MIN_EMERGENCY_CHARS
+    return sum(len(part.split()) for part in sentence.parts) >= MIN_EMERGENCY_WORDS
