@@ -5,6 +5,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,17 @@ def check_same_keys(catalogues: Mapping[str, Catalogue]) -> None:
         missing = all_keys - set(catalogue.prompts)
         if missing:
             raise PromptError(f"{locale}: missing prompts {sorted(missing)}")
+
+
+def visit_window(catalogue: Catalogue, start: datetime, end: datetime, zone: tzinfo) -> str:
+    """An agreed visit as callers hear it and SMS read it: 「12月3日上午9:00–12:00」."""
+    start, end = start.astimezone(zone), end.astimezone(zone)
+    part = catalogue.prompts[f"sms.part.{'am' if start.hour < 12 else 'pm'}"].text
+    values = {
+        "month": str(start.month),
+        "day": str(start.day),
+        "part": part,
+        "start": f"{start.hour}:{start:%M}",
+        "end": f"{end.hour}:{end:%M}",
+    }
+    return catalogue.prompts["sms.window"].text.format_map(values)

@@ -20,7 +20,7 @@ from ivr.core.callback_prompts import EMERGENCY_BY_CATEGORY
 from ivr.core.events import CallEvent
 from ivr.core.hours import next_closing
 from ivr.core.labels import RATING_WORDS
-from ivr.core.prompts import Catalogue
+from ivr.core.prompts import Catalogue, visit_window
 from ivr.core.service_levels import ServiceLevels, load_service_levels
 from ivr.core.ticket_numbers import number_for
 from ivr.models import (
@@ -390,21 +390,9 @@ def _window(ticket: Ticket, settings: Settings, catalogues: Mapping[str, Catalog
     """The agreed visit, as the SMS words it (12月3日上午9:00–12:00); "" without one."""
     if ticket.appointment_start is None or ticket.appointment_end is None:
         return ""
-    start = ticket.appointment_start.astimezone(settings.timezone)
-    end = ticket.appointment_end.astimezone(settings.timezone)
-    part = _text(
-        catalogues, ticket.locale, f"sms.part.{'am' if start.hour < 12 else 'pm'}", settings
-    )
-    return _text(
-        catalogues,
-        ticket.locale,
-        "sms.window",
-        settings,
-        month=str(start.month),
-        day=str(start.day),
-        part=part,
-        start=f"{start.hour}:{start:%M}",
-        end=f"{end.hour}:{end:%M}",
+    catalogue = catalogues.get(ticket.locale) or catalogues[settings.default_locale]
+    return visit_window(
+        catalogue, ticket.appointment_start, ticket.appointment_end, settings.timezone
     )
 
 

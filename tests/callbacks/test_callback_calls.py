@@ -268,8 +268,9 @@ def test_a_message_in_english_is_returned_in_english(office: Office, agents: lis
     call.press("1")
     assert call.resident_answers() == [
         say(
-            "Hello, this is the 幸福家园物业 customer service centre, calling you back about the "
-            "message you left about an enquiry; we are putting you through to an officer now.",
+            "Hello, this is the Happy Home Property customer service centre, calling you back "
+            "about the message you left about an enquiry; we are putting you through to an "
+            "officer now.",
             EN,
         )
     ]

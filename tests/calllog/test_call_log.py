@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from ivr.calllog.sink import CallLogSink
 from ivr.calllog.spool import Spool
-from ivr.calllog.write import record_events
+from ivr.calllog.write import DISSATISFIED_FOLLOW_UP, record_events
 from ivr.core.clock import FrozenClock
 from ivr.core.events import CallEvent, EventKind
 from ivr.models import Call, CallEventRow
@@ -22,6 +22,7 @@ from ivr.services import services
 from ivr.store.db import Database
 from ivr.store.redis_link import connect
 from ivr.store.redis_rest import RedisRest
+from tests.call_walk import Walk
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI
 from tests.twilio_fake import TwilioFake, call_params
 
@@ -249,3 +250,45 @@ def test_two_workers_storing_the_same_calls_at_once_never_deadlock(database_url:
         assert session.scalar(select(func.count()).select_from(CallEventRow)) == 5 * 60
         assert session.scalar(select(func.count()).select_from(Call)) == 5
     db.dispose()
+
+
+def test_a_dissatisfied_rating_is_apologised_for_and_flagged_for_follow_up(
+    twilio: TwilioFake, run_jobs: Callable[[], int], app: Flask
+) -> None:
+    walk = Walk(twilio, "CA410").start().press("3").press("1")  # an inquiry: office hours
+    walk.silence().press("2")  # nothing else: asked to rate the service
+    assert walk.last_heard == ["请对本次服务进行评价，满意请按1，一般请按2，不满意请按3。"]
+    walk.press("3")
+    # 不满意: no thanks, but an apology and a person (0) or a message (1) offered.
+    assert walk.last_heard == [
+        "非常抱歉，这次没能让您满意，我们已请客服主管跟进。需要人工服务请按0，留言并等我们回电请按1。"
+    ]
+    walk.silence()
+    assert walk.last_heard == ["谢谢您的来电，祝您生活愉快，再见！"]
+    assert walk.tags[-1] == "Hangup"
+    walk.hang_up()
+    run_jobs()
+
+    call = call_record(app, "CA410")
+    assert (call.satisfaction, call.follow_up) == (3, DISSATISFIED_FOLLOW_UP)
+    assert "\nrate: rated 不满意, flagged for the supervisor\n" in call.content
+    with app.app_context(), services().db.reader() as session:
+        rated = session.scalars(
+            select(CallEventRow.detail).where(
+                CallEventRow.call_sid == "CA410", CallEventRow.kind == EventKind.RATED.value
+            )
+        ).all()
+    assert rated == [{"rating": 3, "dissatisfied": True}]
+
+
+@pytest.mark.parametrize("rating", ["1", "2"])
+def test_a_satisfied_or_average_rating_is_thanked_and_asks_no_follow_up(
+    twilio: TwilioFake, run_jobs: Callable[[], int], app: Flask, rating: str
+) -> None:
+    walk = Walk(twilio, "CA411").start().press("3").press("1").silence().press("2")
+    walk.press(rating)
+    assert walk.last_heard == ["谢谢您的评价。", "谢谢您的来电，祝您生活愉快，再见！"]
+    walk.hang_up()
+    run_jobs()
+    call = call_record(app, "CA411")
+    assert (call.satisfaction, call.follow_up) == (int(rating), None)

@@ -184,6 +184,27 @@ def _flow_with(tmp_path: Path, change: dict[str, object], base: Path | None = No
             {"nodes.main_menu.options": {"*": "repeat"}},
             "main_menu: a menu needs at least one way out",
         ),
+        # The speech data
+        ({"emergencies": "welcome"}, "emergencies names 'welcome', which is not a menu"),
+        (
+            {"nodes.main_menu.options.1.anywhere": {"zh-CN": ["着火"]}},
+            "main_menu: option 1: anywhere phrases off the emergency menu",
+        ),
+        (
+            {"nodes.confirm_unit.options.1.means": "maybe"},
+            "confirm_unit: option 1 means 'maybe', not yes or no",
+        ),
+        (
+            {"nodes.main_menu.options.1.label": {"zh-CN": "报修"}},
+            "main_menu: option 1 has examples but no label in every locale",
+        ),
+        (
+            {"nodes.main_menu.options.1.examples": {"fr-FR": ["réparer"], "zh-CN": ["修"]}},
+            "main_menu: option 1 has examples for unknown locale fr-FR",
+        ),
+        ({"answers.no": {"zh-CN": ["不是"]}}, "answers: no 'no' words for en-US"),
+        ({"answers.perhaps": {"zh-CN": ["也许"]}}, "answers: 'perhaps' is not one of"),
+        ({"nodes.main_menu.options.1.examples": "修"}, "a list of phrases per locale"),
     ],
 )
 def test_broken_flows_fail_validation(

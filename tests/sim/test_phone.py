@@ -454,7 +454,7 @@ def test_in_office_hours_a_person_answers_from_the_queue(
                 "hotline records your message after the beep",
                 "you leave a message: 请尽快处理",
                 "@system.message_thanks",
-                "@system.goodbye",
+                "@system.goodbye.message",
                 "hotline hangs up",
             ),
             "message",
@@ -470,7 +470,7 @@ def test_in_office_hours_a_person_answers_from_the_queue(
                 "hotline records your message after the beep",
                 "you leave a message: 请回电",
                 "@system.message_thanks",
-                "@system.goodbye",
+                "@system.goodbye.message",
                 "hotline hangs up",
             ),
             "message",
@@ -585,7 +585,7 @@ def test_out_of_hours_the_caller_leaves_a_message_for_a_callback(
         "hotline records your message after the beep",
         f"you leave a message: {MESSAGE}",
         heard("system.message_thanks"),
-        heard("system.goodbye"),
+        heard("system.goodbye.message"),
         "hotline hangs up",
         closing(call),
     ]
@@ -641,6 +641,7 @@ def test_a_script_that_runs_out_at_the_menu_hangs_up(
         "you stay silent",
         heard("system.no_input"),
         heard("main.menu"),
+        heard("main.other_language"),
         "you hang up",
         closing(call),
     ]
@@ -659,11 +660,21 @@ SLOTS = (
     "hotline: 明天上午请按2。",
     "hotline: 明天下午请按3。",
 )
-TYPED_UNIT = (  # an unknown caller types building and room, and confirms
+TYPING = (
     "@unit.ask_building",
     "you pressed 3",
+    "@unit.ask_entrance",
+    "you stay silent",  # # alone: Twilio reports no keys, and the 单元 is skipped
     "@unit.ask_room",
     "you pressed 502",
+)
+# An unknown caller types building, no entrance and room; the registry has no such unit, so
+# they are told so and type it once more, then confirm.
+TYPED_KEYS = "3#,#,502#,3#,#,502#"
+TYPED_UNIT = (
+    *TYPING,
+    "hotline: 对不起，没有找到3栋502室，请您重新输入。",
+    *TYPING,
     "hotline: 您输入的是3栋502室。确认请按1，重新输入请按2。",
     "you pressed 1",
 )
@@ -673,7 +684,7 @@ DESCRIPTION = "厨房水管漏水了，地上全是水"
 def test_an_unknown_caller_reports_an_ordinary_repair(
     app: Flask, phone: Phone, call_log: CallLog, heard: Heard
 ) -> None:
-    call = phone(f"1,2,3#,502#,1,1,{DESCRIPTION},3,1")
+    call = phone(f"1,2,{TYPED_KEYS},1,1,{DESCRIPTION},3,1")
 
     assert call.transcript.lines == [
         *opening(call, heard),
@@ -694,7 +705,7 @@ def test_an_unknown_caller_reports_an_ordinary_repair(
                 "@rating.ask",
                 "you pressed 1",
                 "@rating.thanks",
-                "@system.goodbye",
+                "@system.goodbye.repair",
             ],
             heard,
             "zh-CN",
@@ -713,9 +724,7 @@ def test_an_unknown_caller_reports_an_ordinary_repair(
         "routed",
         "choice",
         "identified",
-        "choice",
-        "choice",
-        "unit_typed",
+        *["choice", "choice", "choice", "unit_typed"] * 2,  # not found, then typed once more
         "choice",
         "choice",
         "described",
@@ -746,7 +755,7 @@ def test_a_complaint_hears_the_apology_first_and_gets_a_complaint_ticket(
     app: Flask, phone: Phone, call_log: CallLog, heard: Heard
 ) -> None:
     complaint = "楼上每天半夜装修，吵得睡不着"
-    call = phone(f"2,3#,502#,1,4,{complaint},")  # and no rating: it is optional
+    call = phone(f"2,{TYPED_KEYS},1,4,{complaint},")  # and no rating: it is optional
 
     assert call.transcript.lines == [
         *opening(call, heard),
@@ -763,7 +772,7 @@ def test_a_complaint_hears_the_apology_first_and_gets_a_complaint_ticket(
                 "我们会在今天之内调查核实，并由专人给您答复。",
                 "@rating.ask",
                 "you stay silent",
-                "@system.goodbye",
+                "@system.goodbye.complaint",
             ],
             heard,
             "zh-CN",
@@ -787,7 +796,7 @@ def test_a_complaint_hears_the_apology_first_and_gets_a_complaint_ticket(
 def test_an_inquiry_hears_an_answer_again_goes_back_and_hears_another(
     app: Flask, phone: Phone, call_log: CallLog, heard: Heard
 ) -> None:
-    call = phone("3,2,1,2,1,,2")
+    call = phone("3,2,*,1,1,,2,2")
 
     assert call.transcript.lines == [
         *opening(call, heard),
@@ -799,19 +808,21 @@ def test_an_inquiry_hears_an_answer_again_goes_back_and_hears_another(
                 "you pressed 2",
                 "@faq.property_fee",
                 "@faq.after",
-                "you pressed 1",  # again
+                "you pressed *",  # again
                 "@faq.property_fee",
                 "@faq.after",
-                "you pressed 2",  # back to the inquiry menu
+                "you pressed 1",  # another question: back to the inquiry menu
                 "@inquiry.menu",
                 "you pressed 1",
                 "hotline: 客服中心每天07:00-21:00为您服务，工作时间以外的紧急报修由值班工程师处理。",
                 "@faq.after",
-                "you stay silent",  # done: asked to rate the service
+                "you stay silent",  # asked whether there is anything else
+                "@faq.more",
+                "you pressed 2",  # nothing: asked to rate the service
                 "@rating.ask",
                 "you pressed 2",
                 "@rating.thanks",
-                "@system.goodbye",
+                "@system.goodbye.faq",
             ],
             heard,
             "zh-CN",
@@ -829,7 +840,7 @@ def test_a_known_caller_confirms_their_unit_and_records_the_fault(
     demo_estate: Flask, phone: Phone, call_log: CallLog, heard: Heard
 ) -> None:
     fault = "大门的锁坏了，钥匙插不进去"
-    call = phone(f"1,2,1,3,,{fault},1,3")
+    call = phone(f"1,2,1,3,,{fault},1,3,")
 
     assert call.transcript.lines == [
         *opening(call, heard),
@@ -852,9 +863,10 @@ def test_a_known_caller_confirms_their_unit_and_records_the_fault(
                 "you pressed 1",
                 ORDERED + "我们会安排维修人员在今天上午上门，稍后会发短信给您确认。",
                 "@rating.ask",
-                "you pressed 3",
-                "@rating.thanks",
-                "@system.goodbye",
+                "you pressed 3",  # 不满意: an apology, and a person or a message offered
+                "@rating.sorry",
+                "you stay silent",
+                "@system.goodbye.repair",
             ],
             heard,
             "zh-CN",
@@ -916,7 +928,7 @@ def test_an_emergency_is_put_through_to_the_on_call_engineer(
         f"hotline to {ENGINEER}: 接听并接通住户请按1。",
         f"({ENGINEER} presses 1)",
         f"hotline to {ENGINEER}: 正在为您接通住户。",
-        heard("system.goodbye"),
+        heard("system.goodbye.emergency"),
         "hotline hangs up",
         closing(call),
     ]
@@ -1302,7 +1314,7 @@ def test_call_from_terminal_signs_with_the_servers_token(
     )
 
     printed = capsys.readouterr().out.splitlines()
-    assert printed[3:5] == ["you pressed 0", heard("queue.connecting")]
+    assert printed[4:6] == ["you pressed 0", heard("queue.connecting")]
     assert (summary.ended_by, summary.problem) == ("hotline", "")
     assert call_log(summary.call_sid)["outcome"] == "agent_served"
 
@@ -1406,4 +1418,6 @@ def test_a_call_speaks_every_prompt_it_prints(app: Flask, heard: Heard) -> None:
 
     printed = [line for line in call.transcript.lines if line.startswith("hotline: ")]
     assert [f"hotline: {text}" for text, _ in spoken] == printed
-    assert [language for _, language in spoken] == ["cmn-CN", "cmn-CN", "en-US", "en-US"]
+    # "For English, press 9." in the English voice, 「中文服务请按9。」 in the Chinese one.
+    languages = ["cmn-CN", "cmn-CN", "en-US", "en-US", "en-US", "cmn-CN"]
+    assert [language for _, language in spoken] == languages

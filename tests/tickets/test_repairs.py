@@ -10,9 +10,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from ivr.app import refresh_directory
 from ivr.core.clock import FrozenClock
-from ivr.models import OutboundMessage, Ticket, TicketLog
+from ivr.models import OutboundMessage, Ticket, TicketLog, Unit
 from ivr.outbound.telephony import RecordingHttpClient
+from ivr.registry.residents import load_demo_estate
 from ivr.services import services
 from tests.call_walk import Walk
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI
@@ -361,3 +363,152 @@ def test_a_resolved_order_is_due_a_return_visit_next_day(
     assert (ticket.status, ticket.resolved_at) == ("resolved", done)
     assert ticket.return_visit_due == datetime(2026, 11, 24, 16, 0, tzinfo=SHANGHAI)
     assert [kind for kind, _ in ticket_log(hotline, ticket.id)] == ["created", "resolved"]
+
+
+# --- the unit: 单元 optional, "not my unit", read in English -----------------------------
+
+ASK_BUILDING = "请输入您的楼栋号，按井号键结束；也可以直接说出房号，比如3栋2单元501。"
+ASK_ENTRANCE = "请输入单元号，按井号键结束；没有单元号请直接按井号键。"
+ASK_ROOM = "请输入您的房号，按井号键结束。"
+STRANGER = "+8613700000009"  # a number the registry does not know
+
+
+def with_demo_estate(app: Flask) -> None:
+    """The demo estate: +8613800138000 lives at 1栋1单元101室 (and 3栋2单元501室); building 5
+    has no entrances."""
+    with app.app_context(), services().db.session() as session:
+        load_demo_estate(session)
+    refresh_directory(app)
+
+
+def unit_id(app: Flask, building: str, entrance: str, room: str) -> int:
+    [unit] = stored(app, Unit, building=building, entrance=entrance, room=room)
+    return unit.id
+
+
+@pytest.mark.parametrize("skip", ["#", "silence"])
+def test_hash_alone_skips_the_entrance_question(
+    phone: TwilioFake, hotline: Flask, run_jobs: Callable[[], int], skip: str
+) -> None:
+    with_demo_estate(hotline)
+    walk = Walk(phone, "CA520", caller=STRANGER).start().press("1").press("2")
+    assert walk.last_heard == [ASK_BUILDING]
+    walk.press("5#")
+    assert walk.last_heard == [ASK_ENTRANCE]
+    # Twilio posts no keys for # alone and falls through to our redirect, as for silence;
+    # a "#" that does arrive is taken the same way. Neither is a failed answer.
+    if skip == "#":
+        walk.press("#")
+    else:
+        walk.silence()
+    assert walk.last_heard == [ASK_ROOM]
+    walk.press("1601#")
+    assert walk.last_heard == ["您输入的是5栋1601室。确认请按1，重新输入请按2。"]
+    walk.press("1").press("6").say("阳台的灯不亮了").press("1")
+    walk.hang_up()
+    run_jobs()
+    [ticket] = tickets(hotline)
+    assert (ticket.unit_id, ticket.unit_text) == (unit_id(hotline, "5", "", "1601"), "5栋1601室")
+
+
+def test_not_my_unit_forgets_the_caller_id_unit_for_the_rest_of_the_call(
+    phone: TwilioFake, hotline: Flask, run_jobs: Callable[[], int]
+) -> None:
+    with_demo_estate(hotline)
+    walk = Walk(phone, "CA521").start().press("1").press("2")
+    assert walk.last_heard == ["请问您是1栋1单元101室的住户吗？确认请按1，不是请按2。"]
+    walk.press("2")  # not my unit: calling about my neighbour's
+    assert walk.last_heard == [ASK_BUILDING]
+    walk.key_unit("1", "102", entrance="1", known=True)
+    assert walk.last_heard == ["您输入的是1栋1单元102室。确认请按1，重新输入请按2。"]
+    walk.press("1")
+    assert walk.last_heard[0].startswith("请选择故障类型")
+    walk.press("9")  # back to the main menu, then a complaint in the same call
+    assert walk.last_heard[0].startswith("报修请按1")
+    walk.press("2")
+    # Not offered the caller ID's unit again: asked for the unit.
+    assert walk.last_heard == ["对不起，给您添麻烦了，我们代表物业公司向您致歉。", ASK_BUILDING]
+    walk.silence().silence()  # and not given: the complaint goes on
+    assert walk.last_heard[-1].startswith("请选择投诉类型")
+    walk.press("4").say("楼道里的垃圾好几天没人收了")
+    walk.hang_up()
+    run_jobs()
+    # Filed under the unit typed in this call, never the caller ID's 1栋1单元101室.
+    [ticket] = tickets(hotline)
+    assert (ticket.kind, ticket.unit_id, ticket.unit_text, ticket.resident_id) == (
+        "complaint",
+        unit_id(hotline, "1", "1", "102"),
+        "1栋1单元102室",
+        None,
+    )
+
+
+def test_a_unit_is_read_in_english_to_an_english_caller(
+    phone: TwilioFake, hotline: Flask, run_jobs: Callable[[], int]
+) -> None:
+    with_demo_estate(hotline)
+    walk = Walk(phone, "CA522").start().press("9").press("1").press("2")
+    assert walk.last_heard == [
+        "Are you calling about Block 1, Entrance 1, Flat 101? Press 1 for yes, 2 for no."
+    ]
+    walk.press("2").press("3#").press("2#").press("502#")
+    assert walk.last_heard[0] == (
+        "Sorry, we could not find Block 3, Entrance 2, Flat 502. Please enter it again."
+    )
+    walk.press("3#").press("2#").press("502#")
+    assert walk.last_heard == [
+        "You entered Block 3, Entrance 2, Flat 502. Press 1 to confirm, or 2 to enter it again."
+    ]
+    walk.press("1").press("2").say("The socket sparks").press("1")
+    walk.hang_up()
+    run_jobs()
+    [ticket] = tickets(hotline)
+    assert (ticket.locale, ticket.unit_text) == ("en-US", "3栋2单元502室")  # stored as filed
+
+
+ASK_NUMBER = "请输入您的单号，以井号键结束。"
+AFTER_STATUS = "返回主菜单请按9，人工服务请按0，重听请按星号键；如果没有其他问题，可以直接挂机。"
+
+
+def test_a_ticket_number_no_ticket_has_is_told_so_and_asked_once_more(
+    phone: TwilioFake, hotline: Flask
+) -> None:
+    walk = Walk(phone, "CA523").start().press("1").press("3").press("2")
+    assert walk.last_heard == [ASK_NUMBER]
+    walk.press("1203007#")
+    assert walk.last_heard == [
+        "对不起，没有查询到单号为1 2 0 3 0 0 7的工单，请您核对单号。",
+        ASK_NUMBER,
+    ]
+    assert "node=retype_ticket_number&" in walk.action
+    walk.press("1203008#")  # wrong again: told so, and not asked a third time
+    assert walk.last_heard == [
+        "对不起，没有查询到单号为1 2 0 3 0 0 8的工单，请您核对单号。",
+        AFTER_STATUS,
+    ]
+    assert "node=after_status&" in walk.action
+
+
+def test_the_status_read_back_gives_the_visit_window_and_names_emergencies(
+    phone: TwilioFake, hotline: Flask, run_jobs: Callable[[], int]
+) -> None:
+    ordinary_repair(phone, "CA524").press("1").press("1").say("水龙头一直滴水").press("3")
+    emergency = Walk(phone, "CA525").start().press("1").press("1").press("1")
+    emergency.post(emergency.dial_action, DialCallStatus="completed", DialBridged="true")
+    run_jobs()
+    assert [t.number for t in tickets(hotline)] == ["1123001", "1123002"]
+    refresh_directory(hotline)  # as the web process does: the callers' directory, reloaded
+
+    walk = Walk(phone, "CA526").start().press("1").press("3").press("1")  # by caller ID
+    assert walk.last_heard == [  # newest first
+        "您有2张未完成的工单。",
+        "紧急报修单1 1 2 3 0 0 2，已受理，正在安排。",
+        "报修单1 1 2 3 0 0 1，已受理，正在安排，上门时间是11月24日下午13:30–18:00。",
+        AFTER_STATUS,
+    ]
+    walk = Walk(phone, "CA527").start().press("1").press("3").press("2").press("1123002#")
+    assert walk.last_heard == [
+        "您有1张未完成的工单。",
+        "紧急报修单1 1 2 3 0 0 2，已受理，正在安排。",
+        AFTER_STATUS,
+    ]

@@ -70,6 +70,44 @@ def test_an_answer_heard_in_full_ends_with_the_rating(twilio: TwilioFake) -> Non
     assert walk.last_heard == ["谢谢您的评价。", "谢谢您的来电，祝您生活愉快，再见！"]
 
 
+SORRY = (
+    "非常抱歉，这次没能让您满意，我们已请客服主管跟进。需要人工服务请按0，留言并等我们回电请按1。"
+)
+
+
+def rated_dissatisfied(twilio: TwilioFake, sid: str) -> Walk:
+    walk = Walk(twilio, sid).start().press("3").press("1").silence().press("2").press("3")
+    assert walk.last_heard == [SORRY]
+    return walk
+
+
+def test_a_dissatisfied_caller_offered_a_person_is_put_through(twilio: TwilioFake) -> None:
+    walk = rated_dissatisfied(twilio, "CA706").press("0")
+    assert walk.tags == ["Say", "Enqueue"]
+    assert walk.last_heard == ["正在为您转接人工客服，请稍候。"]
+    assert walk.verbs[1].text == "general"
+
+
+def test_a_dissatisfied_caller_may_leave_a_message_for_an_important_callback(
+    twilio: TwilioFake, app: Flask, run_jobs: Callable[[], int]
+) -> None:
+    walk = rated_dissatisfied(twilio, "CA707").press("1")
+    assert walk.last_heard == [
+        "请在提示音后说说您不满意的地方，并留下联系电话，按井号键结束。客服主管会在今天之内给您回电。"
+    ]
+    assert walk.tags == ["Say", "Record", "Redirect"]
+    walk.record()
+    assert walk.last_heard == ["您的留言已收到，谢谢。", "谢谢您的来电，我们会尽快给您回电，再见！"]
+    walk.hang_up()
+    run_jobs()
+    [callback] = callbacks(app)
+    assert (callback.phone, callback.important, callback.recording_url is not None) == (
+        "+8613800138000",
+        True,
+        True,
+    )
+
+
 def test_in_office_hours_an_unanswered_question_goes_to_a_person(twilio: TwilioFake) -> None:
     walk = Walk(twilio, "CA703").start().press("3").press("4").press("0")
     assert walk.tags == ["Say", "Enqueue"]

@@ -9,6 +9,7 @@ from typing import Any
 
 from ivr.core.events import EventKind
 from ivr.core.hours import office_is_open
+from ivr.core.prompts import visit_window
 from ivr.core.ticket_numbers import spoken_digits
 from ivr.core.units import unit_label
 from ivr.core.verbs import Speech
@@ -155,17 +156,9 @@ class SilentNodes(EngineBase):
     def _visit_window(self, state: CallState, ticket: OpenTicket) -> str:
         if ticket.appointment_start is None or ticket.appointment_end is None:
             return ""
-        start = ticket.appointment_start.astimezone(self.settings.timezone)
-        end = ticket.appointment_end.astimezone(self.settings.timezone)
-        return self._text(
-            state,
-            "sms.window",
-            month=str(start.month),
-            day=str(start.day),
-            part=self._word(state, "sms.part.am" if start.hour < 12 else "sms.part.pm"),
-            start=f"{start.hour}:{start.minute:02d}",
-            end=f"{end.hour}:{end.minute:02d}",
-        )
+        catalogue = self.catalogues[state.locale]
+        zone = self.settings.timezone
+        return visit_window(catalogue, ticket.appointment_start, ticket.appointment_end, zone)
 
     def _ticket_number(self, call: Caller, kind: str) -> str:
         """The number to read out, or "" when none is at hand (told: it comes by SMS)."""
