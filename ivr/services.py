@@ -73,7 +73,15 @@ def build_services(
     db = Database(settings.database_url)
     rest = RedisRest(settings.redis_retry_after_s)  # shared: one timeout serves both
     numbers = TicketNumbers(database_lease(db, clock), redis, rest)
-    engine = FlowEngine(flow, catalogues, settings, clock, lookup=directory.lookup, numbers=numbers)
+    engine = FlowEngine(
+        flow,
+        catalogues,
+        settings,
+        clock,
+        lookup=directory.lookup,
+        numbers=numbers,
+        speech_in_background=True,
+    )
     spool = Spool(settings.spool_dir)
     legs = build_outbound_flows(catalogues, settings, clock)
     return Services(

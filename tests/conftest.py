@@ -24,6 +24,8 @@ from sqlalchemy import create_engine, text
 
 from ivr.app import create_app
 from ivr.core.clock import FrozenClock
+from ivr.flows import default_flow_path, load_flow
+from ivr.flows.speech import Listener
 from ivr.models import StaffRole, User
 from ivr.outbound.telephony import RecordingHttpClient
 from ivr.queues import ALL_QUEUES
@@ -50,6 +52,13 @@ BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 
 def office_hours_moment() -> datetime:
     return datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def speech_trained() -> None:
+    """The main flow's classifier, trained once for the session: a hotline trains it in the
+    background, and tests should hear with it from their first call."""
+    Listener(load_flow(default_flow_path()))
 
 
 @pytest.fixture(scope="session")

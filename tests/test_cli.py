@@ -63,8 +63,28 @@ def test_flows_command_validates(data_dir: Path) -> None:
     result = CliRunner().invoke(main, ["flows"])
     assert (result.exit_code, result.output) == (
         0,
-        "flow main: 57 nodes, locales en-US, zh-CN: OK\n",
+        "flow main: 75 nodes, locales en-US, zh-CN: OK\n",
     )
+
+
+def test_flows_explain_prints_the_decision(data_dir: Path) -> None:
+    result = CliRunner().invoke(main, ["flows", "--explain", "家里水管爆了"])
+    assert result.exit_code == 0
+    assert result.output.splitlines()[:6] == [
+        "menu main_menu (zh-CN) hears: 家里水管爆了",
+        "  decision: emergency: option 1 (报告水管爆裂或严重漏水) -> emergency_identify",
+        "  remembers: emg=leak, cat=water",
+        "  acts at once",
+        "  score: 1.00 via emergency",
+        "  why: emergency phrase '水管爆'",
+    ]
+    denial = CliRunner().invoke(
+        main, ["flows", "--explain", "不是，我住5栋", "--menu", "confirm_unit"]
+    )
+    assert "  decision: option 2 (no) -> not_my_unit" in denial.output.splitlines()
+    odd = CliRunner().invoke(main, ["flows", "--explain", "hi", "--menu", "welcome"])
+    assert odd.exit_code == 2
+    assert "--menu" in odd.output
 
 
 def test_development_secrets_are_made_once_and_kept(data_dir: Path) -> None:

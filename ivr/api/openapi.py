@@ -487,7 +487,11 @@ CALLBACK_FILTERS = [
         _STRING,
     ),
     _query("status", "Callback status.", _one_of(CallbackStatus)),
-    _query("kind", "Resident callbacks or return visits.", _one_of(CallbackKind)),
+    _query(
+        "kind",
+        "Resident callbacks, return visits, or emergency alerts to the on-call engineer.",
+        _one_of(CallbackKind),
+    ),
     _query(
         "important", "Only important (true) or ordinary (false) callbacks.", {"type": "boolean"}
     ),

@@ -488,4 +488,4 @@ def test_return_visits_are_listed_by_kind(
     ]
     assert listed(app, "kind=resident") == SOONEST_FIRST
     status, body = api_get(app, "/api/callbacks?kind=robot")
-    assert (status, body) == (400, {"error": "kind must be one of: resident, survey"})
+    assert (status, body) == (400, {"error": "kind must be one of: resident, survey, alert"})

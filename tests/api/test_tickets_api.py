@@ -400,8 +400,9 @@ def test_a_repair_reported_by_phone_is_on_the_api(
     app: Flask, twilio: TwilioFake, run_jobs: Callable[[], int]
 ) -> None:
     walk = Walk(twilio, "CA500").start()
-    for digits in ("1", "2", "3#", "502#", "1", "1"):  # repair, ordinary, 3栋502室, water
-        walk.press(digits)
+    walk.press("1").press("2")  # repair, ordinary
+    walk.key_unit("3", "502")  # 3栋502室, not in the registry: typed twice
+    walk.press("1").press("1")  # that unit, water
     walk.say("厨房水管漏水")
     walk.press("3")  # tomorrow afternoon
     walk.hang_up()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from dataclasses import replace
+
 import pytest
 
 from ivr.flows import default_flow_path, load_flow
@@ -118,3 +121,15 @@ def test_the_recognisers_hints_are_the_first_keywords_of_each_option_by_priority
     first = node.options[node.speech_priority[0]].keywords["zh-CN"]
     assert hints[: min(len(first), 8)] == list(first[:8])
     assert len(hints) <= 8 * len(node.options)
+
+
+def test_a_listener_trained_in_the_background_hears_by_keywords_until_it_is_done() -> None:
+    flow = load_flow(default_flow_path())
+    changed = replace(flow, not_for_us={"zh-CN": ("随便说说",), "en-US": ("just chatting",)})
+    listener = Listener(changed, background=True)
+    heard_now = listener.hear(changed.node("main_menu"), "zh-CN", "我要报修")
+    assert heard_now.via == "keyword"  # keywords need no training
+    for thread in threading.enumerate():
+        if thread.name == "speech-training":
+            thread.join()
+    assert listener.trained

@@ -51,6 +51,7 @@ class EngineBase:
         numbers: TicketNumbering | None = None,
         state_query: StateQuery | None = None,
         values: Mapping[str, str] | None = None,
+        speech_in_background: bool = False,
     ) -> None:
         self.flow = flow
         self.catalogues = catalogues
@@ -70,7 +71,9 @@ class EngineBase:
             **(values or {}),
         }
         self.voices = {locale: catalogue.voice for locale, catalogue in catalogues.items()}
-        self.listener = Listener(flow)  # trained once per process for the same examples
+        # Trained once per process for the same examples; a web process trains in the
+        # background so it answers its first call at once.
+        self.listener = Listener(flow, background=speech_in_background)
         self._silent = self._silent_nodes()
         self._replies = self._reply_handlers()
 

@@ -180,7 +180,9 @@ class Sentence:
 
     def negated(self, clause: int, start: int) -> bool:
         """Whether a negation governs the word starting here."""
-        before = self.parts[clause][:start]
+        before = _without_questions(self.parts[clause][:start]) if self.chinese else ""
+        if not self.chinese:
+            before = self.parts[clause][:start]
         reach = NEGATION_REACH[self.locale]
         if self.chinese:
             if before.endswith(ADJACENT_NEGATIONS["zh-CN"]):
@@ -234,7 +236,16 @@ def _pieces(word: str, chinese: bool) -> tuple[str, ...]:
 
 @lru_cache(maxsize=8192)
 def _english(word: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![a-z0-9']){re.escape(word)}(?![a-z0-9'])")
+    """A whole English word or phrase, also with a plural or possessive s ("my mother's")."""
+    return re.compile(rf"(?<![a-z0-9']){re.escape(word)}s?(?![a-z0-9'])")
+
+
+_QUESTION = re.compile(r"(.)(?:不|没)\1")  # A-not-A: 有没有, 要不要, 是不是 ask, they deny nothing
+
+
+def _without_questions(text: str) -> str:
+    """The text with its A-not-A questions blanked out (same length, so places hold)."""
+    return _QUESTION.sub(lambda m: "　" * len(m.group(0)), text)
 
 
 def _negation_start(part: str, start: int, locale: str) -> int:

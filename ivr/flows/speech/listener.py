@@ -9,6 +9,7 @@ classifier is only fairly sure of is asked back (「您是要报修吗？」) ra
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -70,12 +71,37 @@ class MenuModels:
 class Listener:
     """Everything the flow's menus need to understand speech, trained once per flow."""
 
-    def __init__(self, flow: Flow) -> None:
+    def __init__(self, flow: Flow, background: bool = False) -> None:
+        """`background`: train in a thread, started by `start_training` or the first
+        sentence heard, and hear with keywords alone until it is done, so a process answers
+        its first call at once (training takes seconds) and one that hears nothing (a
+        worker) never trains."""
         self.flow = flow
-        self.menus, self.emergency_models = _trained(flow)
+        self.fingerprint = _fingerprint(flow)
         self.emergency_menu = flow.nodes.get(flow.emergencies or "")
+        self.background = background
+        if not background:
+            _train(flow, self.fingerprint)
+
+    def start_training(self) -> None:
+        if not self.trained:
+            _train_in_background(self.flow, self.fingerprint)
+
+    @property
+    def trained(self) -> bool:
+        return self.fingerprint in _TRAINED
+
+    @property
+    def menus(self) -> Mapping[str, MenuModels]:
+        return _TRAINED.get(self.fingerprint, _UNTRAINED)[0]
+
+    @property
+    def emergency_models(self) -> MenuModels:
+        return _TRAINED.get(self.fingerprint, _UNTRAINED)[1]
 
     def hear(self, node: Node, locale: str, text: str) -> Heard:
+        if self.background:
+            self.start_training()
         sentence = Sentence.of(text, locale)
         if not sentence.parts:
             return Heard(why=("nothing was said",))
@@ -179,6 +205,7 @@ class Listener:
 
 
 # A yes counts at the start of a clause, after any filler: 「嗯，是的」, not 「这电话是我儿子的」.
+TELLING_CHARS = 3
 FILLERS = ("嗯", "呃", "哦", "噢", "啊", "唉", "哎", "喂", "那个", "well", "um", "uh", "oh")
 
 
@@ -187,13 +214,14 @@ def yes_or_no(
 ) -> tuple[str | None, str]:
     """("yes" | "no" | None, the word that decided). Any denial wins over any yes: a caller
     filed under someone else's home is worse off than one asked again. A yes counts at
-    the start of a clause only; a unit named (`elsewhere`) is a no unless a yes was said;
-    `neither` words only keep their letters from being read as a yes or a no (对不起 holds
-    no 对). Words of two syllables or more match by sound too (布是 is 不是)."""
+    the start of a clause, or anywhere when it says a whole thing (「就是我」); a unit
+    named (`elsewhere`) is a no unless a yes was said; `neither` words only keep their
+    letters from being read as a yes or a no (对不起 holds no 对). Words of two syllables
+    or more match by sound too (布是 is 不是)."""
     said = _answer_words(answers, sentence)
     for group, means in (("no", "no"), ("yes", "yes"), ("elsewhere", "no")):
         for word, answer, start in said:
-            if answer == group and (group != "yes" or start == 0):
+            if answer == group and (group != "yes" or start == 0 or _telling(word)):
                 return means, word
     return None, ""
 
@@ -220,6 +248,11 @@ def _answer_words(
     return said
 
 
+def _telling(word: str) -> bool:
+    """A Chinese yes long enough to mean it anywhere in the sentence: 「房主就是我」."""
+    return has_han(word) and len(word) >= TELLING_CHARS
+
+
 def _filler_length(part: str, chinese: bool) -> int:
     """How much of a clause's start is filler (嗯嗯, "well") before the answer."""
     at = 0
@@ -235,19 +268,38 @@ def _filler_length(part: str, chinese: bool) -> int:
 
 Trained = tuple[dict[str, MenuModels], MenuModels]
 _TRAINED: dict[str, Trained] = {}  # by what the models learn from: once per process
+_UNTRAINED: Trained = ({}, MenuModels({}))
+_TRAINING = threading.Lock()  # guards the two tables; each flow trains under its own lock
+_LOCKS: dict[str, threading.Lock] = {}
+_STARTED: set[str] = set()
 
 
-def _trained(flow: Flow) -> Trained:
-    taught = _teaching(flow)
-    fingerprint = hashlib.sha256(repr(taught).encode()).hexdigest()
-    if fingerprint not in _TRAINED:
+def _fingerprint(flow: Flow) -> str:
+    return hashlib.sha256(repr(_teaching(flow)).encode()).hexdigest()
+
+
+def _train(flow: Flow, fingerprint: str) -> None:
+    with _TRAINING:
+        lock = _LOCKS.setdefault(fingerprint, threading.Lock())
+    with lock:  # one training per flow, whoever asks first
+        if fingerprint in _TRAINED:
+            return
         menus = {
             name: MenuModels(_train_menu(flow, node))
             for name, node in flow.nodes.items()
             if node.type == "menu" and any(o.examples for o in node.options.values())
         }
         _TRAINED[fingerprint] = (menus, MenuModels(_train_emergencies(flow)))
-    return _TRAINED[fingerprint]
+
+
+def _train_in_background(flow: Flow, fingerprint: str) -> None:
+    with _TRAINING:
+        if fingerprint in _TRAINED or fingerprint in _STARTED:
+            return
+        _STARTED.add(fingerprint)
+    threading.Thread(
+        target=_train, args=(flow, fingerprint), name="speech-training", daemon=True
+    ).start()
 
 
 def _teaching(flow: Flow) -> object:
