@@ -83,13 +83,14 @@ def timed_post(hotline: Poster, call: SurgeCall, path: str, params: dict[str, st
 
 def complaint_call_with_pauses(hotline: Poster, sid: str, caller: str, think_s: float) -> SurgeCall:
     """The harness's complaint call, with a resident's pause before each of their answers:
-    greeted, complaint (2), the building (8), the unit (1203), confirmed (1), a complaint
-    about hygiene (2), said in words, the rating (1), then Twilio's status callback."""
+    greeted, complaint (2), the building (2), its 单元 (1), the room (1203, which the demo
+    estate has), confirmed (1), a complaint about hygiene (2), said in words, the rating (1),
+    then Twilio's status callback."""
     call = SurgeCall(sid)
     try:
         verbs = timed_post(hotline, call, "/voice/incoming", call_params(sid, caller))
         call.greeted = any("您好" in said for said in _said(verbs))
-        for digits in ("2", "8", "1203", "1", "2"):
+        for digits in ("2", "2", "1", "1203", "1", "2"):
             time.sleep(think_s)
             verbs = timed_post(
                 hotline, call, _action(verbs), call_params(sid, caller, Digits=digits)

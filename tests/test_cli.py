@@ -63,7 +63,7 @@ def test_flows_command_validates(data_dir: Path) -> None:
     result = CliRunner().invoke(main, ["flows"])
     assert (result.exit_code, result.output) == (
         0,
-        "flow main: 75 nodes, locales en-US, zh-CN: OK\n",
+        "flow main: 79 nodes, locales en-US, zh-CN: OK\n",
     )
 
 
@@ -72,7 +72,7 @@ def test_flows_explain_prints_the_decision(data_dir: Path) -> None:
     assert result.exit_code == 0
     assert result.output.splitlines()[:6] == [
         "menu main_menu (zh-CN) hears: 家里水管爆了",
-        "  decision: emergency: option 1 (报告水管爆裂或严重漏水) -> emergency_identify",
+        "  decision: emergency: option 1 (报告水管爆裂或严重漏水) -> emergency_advice",
         "  remembers: emg=leak, cat=water",
         "  acts at once",
         "  score: 1.00 via emergency",

@@ -256,7 +256,8 @@ def test_with_nobody_on_call_a_leak_goes_to_a_person_with_honest_words(
     app = make_app(oncall_ladder=())
     phone = TwilioFake(app.test_client(), BASE_URL, AUTH_TOKEN)
     walk = Walk(phone, "CA712").start().press("1").press("1").press("2")
-    assert walk.last_heard[1:] == [
+    assert walk.last_heard[0] == "请不要触碰裸露的电线，先关掉家里的大功率电器。"
+    assert walk.last_heard[2:] == [
         "对不起，现在没有值班工程师可以接听电话。",
         "正在为您优先转接客服人员，请稍候。",
     ]

@@ -269,7 +269,7 @@ def complaint_call(hotline: Poster, sid: str, caller: str) -> CallResult:
     try:
         verbs = hotline.post("/voice/incoming", call_params(sid, caller))
         result.greeted = any("您好" in text for text in _said(verbs))
-        for digits in ("2", "8", "1203", "1", "2"):
+        for digits in ("2", "2", "1", "1203", "1", "2"):
             verbs = hotline.post(_action(verbs), call_params(sid, caller, Digits=digits))
         verbs = hotline.post(
             _action(verbs),

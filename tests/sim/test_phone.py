@@ -907,6 +907,7 @@ EMERGENCY_LEAK = (
     "you pressed 1",
     "@emergency.menu",
     "you pressed 1",
+    "@emergency.advice_leak",
     "hotline: 已为您登记紧急报修，单号是1 1 2 3 0 0 1。",
     "@emergency.connecting",
     f"hotline dials {ENGINEER}",

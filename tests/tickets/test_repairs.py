@@ -156,6 +156,12 @@ def test_silence_at_the_description_falls_back_to_a_recording(
     assert ticket.description == ""
 
 
+ADVICE = {
+    "water": "如果可以，请先关闭家里的总水阀，并关掉漏水处附近的电源。",
+    "lift": "请告诉被困的人保持冷静，不要强行扒门，按下电梯里的警铃按钮，我们马上安排救援。",
+}
+
+
 @pytest.mark.parametrize(("choice", "category"), [("1", "water"), ("3", "lift")])
 def test_emergencies_are_ordered_and_put_through_at_once(
     phone: TwilioFake,
@@ -168,6 +174,7 @@ def test_emergencies_are_ordered_and_put_through_at_once(
     assert walk.last_heard[0].startswith("水管爆裂或严重漏水请按1")
     walk.press(choice)
     assert walk.last_heard == [
+        ADVICE[category],  # what to do while help comes
         "已为您登记紧急报修，单号是1 1 2 3 0 0 1。",
         "现在为您转接值班工程师，请不要挂机。",
     ]

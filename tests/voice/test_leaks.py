@@ -20,7 +20,9 @@ from tests.conftest import API_TOKEN
 from tests.twilio_fake import TwilioFake, call_params
 
 GREETING = "您好，幸福家园物业客服中心，很高兴为您服务。"
-DESCRIPTION = "厨房的水管爆了，水流得满地都是"
+DESCRIPTION = (
+    "厨房的水龙头一直滴水，拧不紧"  # an ordinary repair: a burst pipe would be an emergency
+)
 
 # --- SQL errors ----------------------------------------------------------------------------
 

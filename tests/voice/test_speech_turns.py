@@ -100,3 +100,11 @@ def test_a_unit_said_whole_skips_the_questions_that_would_ask_for_it(twilio: Twi
     walk.say("三栋二单元五零一")
     assert "node=ask_entrance" not in walk.action
     assert "node=ask_room" not in walk.action
+
+
+def test_a_repair_described_as_an_emergency_goes_the_emergency_way(twilio: TwilioFake) -> None:
+    walk = Walk(twilio, "CA809", caller="+8613700000001").start().press("1").press("2")
+    walk.key_unit("3", "502").press("1").press("1")  # that unit, water
+    walk.say("水管爆了，家里到处都是水")
+    assert walk.last_heard[0] == "如果可以，请先关闭家里的总水阀，并关掉漏水处附近的电源。"
+    assert walk.last_heard[1].startswith("已为您登记紧急报修")

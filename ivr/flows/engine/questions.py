@@ -181,7 +181,14 @@ class Questions(EngineBase):
                 call, state, EventKind.DESCRIBED, text=reply.speech, confidence=reply.confidence
             )
         )
-        self._run(call, state.remember({str(node.save_as): reply.speech}).at(str(node.next)), turn)
+        state = state.remember({str(node.save_as): reply.speech})
+        heard = self.listener.emergency(node, state.locale, reply.speech)
+        if heard is not None and heard.sure:
+            # An ordinary repair that turns out to be an emergency goes the emergency way,
+            # its description kept for the order.
+            self._chosen(call, node, state, heard, turn)
+            return
+        self._run(call, state.at(str(node.next)), turn)
 
     def _appointment_reply(
         self, call: Caller, node: Node, state: CallState, reply: Reply, turn: Turn

@@ -128,6 +128,14 @@ class Listener:
         why = (f"{word!r} means {answer}",)
         return Heard(by_meaning[answer], "answer", 1.0, (word,), why=why)
 
+    def emergency(self, node: Node, locale: str, text: str) -> Heard | None:
+        """The emergency a sentence tells of, if any: for what a caller says at a node
+        that is no menu (a repair described: 「水管爆了，到处都是水」)."""
+        if self.background:
+            self.start_training()
+        sentence = Sentence.of(text, locale)
+        return self._emergency(node, sentence, text) if sentence.parts else None
+
     def _emergency(self, node: Node, sentence: Sentence, text: str) -> Heard | None:
         menu = self.emergency_menu
         if menu is None:
