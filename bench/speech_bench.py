@@ -78,11 +78,11 @@ def _rows(report: Report, baseline: Report) -> Iterator[str]:
             f"| {locale} | {group} | {mine.total} | {mine.rate(mine.right):.1f}% "
             f"| {mine.rate(mine.routed):.1f}% | {old.rate(old.right):.1f}% |"
         )
-    for name, a, b in (("all", report.total(), baseline.total()),):
-        yield (
-            f"| **{name}** | | {a.total} | **{a.rate(a.right):.1f}%** | {a.rate(a.routed):.1f}% "
-            f"| {b.rate(b.right):.1f}% |"
-        )
+    whole, old = report.total(), baseline.total()
+    yield (
+        f"| **all** | | {whole.total} | **{whole.rate(whole.right):.1f}%** "
+        f"| {whole.rate(whole.routed):.1f}% | {old.rate(old.right):.1f}% |"
+    )
 
 
 def _confusion(report: Report, menu: str) -> Iterator[str]:

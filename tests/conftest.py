@@ -22,13 +22,14 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import create_engine, text
 
-from ivr.app import create_app
+from ivr.app import create_app, refresh_directory
 from ivr.core.clock import FrozenClock
 from ivr.flows import default_flow_path, load_flow
 from ivr.flows.speech import Listener
 from ivr.models import StaffRole, User
 from ivr.outbound.telephony import RecordingHttpClient
 from ivr.queues import ALL_QUEUES
+from ivr.registry.residents import load_demo_estate
 from ivr.registry.staff import add_user
 from ivr.services import services
 from ivr.store.db import upgrade
@@ -273,3 +274,11 @@ def office(
 ) -> Office:
     """The hotline calling residents back: the sweep, the calls it places, and their answers."""
     return Office(app, twilio, twilio_rest, clock, redis, run_jobs)
+
+
+def with_demo_estate(app: Flask) -> None:
+    """The demo estate: +8613800138000 lives at 1栋1单元101室 (and 3栋2单元501室); building 5
+    has no entrances."""
+    with app.app_context(), services().db.session() as session:
+        load_demo_estate(session)
+    refresh_directory(app)

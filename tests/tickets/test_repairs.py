@@ -14,10 +14,9 @@ from ivr.app import refresh_directory
 from ivr.core.clock import FrozenClock
 from ivr.models import OutboundMessage, Ticket, TicketLog, Unit
 from ivr.outbound.telephony import RecordingHttpClient
-from ivr.registry.residents import load_demo_estate
 from ivr.services import services
 from tests.call_walk import Walk
-from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI
+from tests.conftest import AUTH_TOKEN, BASE_URL, SHANGHAI, with_demo_estate
 from tests.records import stored
 from tests.twilio_fake import TwilioFake
 
@@ -378,14 +377,6 @@ ASK_BUILDING = "请输入您的楼栋号，按井号键结束；也可以直接�
 ASK_ENTRANCE = "请输入单元号，按井号键结束；没有单元号请直接按井号键。"
 ASK_ROOM = "请输入您的房号，按井号键结束。"
 STRANGER = "+8613700000009"  # a number the registry does not know
-
-
-def with_demo_estate(app: Flask) -> None:
-    """The demo estate: +8613800138000 lives at 1栋1单元101室 (and 3栋2单元501室); building 5
-    has no entrances."""
-    with app.app_context(), services().db.session() as session:
-        load_demo_estate(session)
-    refresh_directory(app)
 
 
 def unit_id(app: Flask, building: str, entrance: str, room: str) -> int:

@@ -76,13 +76,9 @@ class Judged:
     def group(self) -> str:
         if self.sample.label.startswith(EMERGENCY) or self.sample.menu == "emergency_menu":
             return "emergencies"
-        if self.heard_yes_no:
+        if self.sample.label in {"yes", "no"}:
             return "yes/no"
         return self.sample.menu
-
-    @property
-    def heard_yes_no(self) -> bool:
-        return self.sample.label in {"yes", "no"}
 
 
 class Hears(Protocol):

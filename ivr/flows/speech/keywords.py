@@ -148,7 +148,7 @@ class Sentence:
             yield index, start, len(self.parts[index]), False
 
     def _target(self, word: str) -> str:
-        return normalise(word) if self.chinese else " ".join(clauses(word))
+        return _normal(word, self.chinese)
 
     def places(self, index: int, target: str, after: int = 0) -> list[tuple[int, int, bool]]:
         """(start, end, by_sound) of a plain word in one clause."""
@@ -180,11 +180,10 @@ class Sentence:
 
     def negated(self, clause: int, start: int) -> bool:
         """Whether a negation governs the word starting here."""
-        before = _without_questions(self.parts[clause][:start]) if self.chinese else ""
-        if not self.chinese:
-            before = self.parts[clause][:start]
+        before = self.parts[clause][:start]
         reach = NEGATION_REACH[self.locale]
         if self.chinese:
+            before = _without_questions(before)
             if before.endswith(ADJACENT_NEGATIONS["zh-CN"]):
                 return True
             return any(before[-len(n) - gap :].startswith(n)
@@ -229,9 +228,12 @@ def _joined(target: str) -> str:
 
 @lru_cache(maxsize=8192)
 def _pieces(word: str, chinese: bool) -> tuple[str, ...]:
-    if chinese:
-        return tuple(normalise(piece) for piece in word.split(COMBINED))
-    return tuple(" ".join(clauses(piece)) for piece in word.split(COMBINED))
+    return tuple(_normal(piece, chinese) for piece in word.split(COMBINED))
+
+
+def _normal(word: str, chinese: bool) -> str:
+    """A word as the clauses hold it: Chinese without spaces, English words spaced."""
+    return normalise(word) if chinese else " ".join(clauses(word))
 
 
 @lru_cache(maxsize=8192)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ivr.flows.definition import Flow, Node, Option
 from ivr.flows.speech.classifier import NOT_FOR_US, Classifier, train
-from ivr.flows.speech.keywords import Sentence, chosen_key, find_hits
+from ivr.flows.speech.keywords import Hit, Sentence, chosen_key, find_hits
 from ivr.flows.speech.text import has_han, normalise
 
 LOCALES = ("zh-CN", "en-US")
@@ -54,10 +54,6 @@ class Heard:
     emergency: bool = False
     out_of_scope: bool = False
     why: tuple[str, ...] = field(default=(), compare=False)
-
-    @property
-    def understood(self) -> bool:
-        return self.option is not None and self.sure
 
 
 @dataclass(frozen=True)
@@ -105,13 +101,18 @@ class Listener:
         sentence = Sentence.of(text, locale)
         if not sentence.parts:
             return Heard(why=("nothing was said",))
-        return (
+        settled = (
             self._answer(node, sentence)
             or self._emergency(node, sentence, text)
             or self._key(node, sentence)
-            or self._keyword(node, sentence)
-            or self._example(node, sentence, text)
         )
+        if settled is not None:
+            return settled
+        # The menu's keywords, found once: they decide, or their negations are taken out of
+        # what the classifier reads.
+        words = {o.key: o.keywords.get(sentence.locale, ()) for o in node.options.values()}
+        hits = find_hits(sentence, words)
+        return self._keyword(node, hits) or self._example(node, sentence, text, hits)
 
     def yes_or_no(self, text: str, locale: str) -> str | None:
         """ "yes", "no", or None for a sentence that is neither."""
@@ -177,9 +178,7 @@ class Listener:
             return None
         return Heard(node.options[key], "key", 1.0, (said,), why=(f"{said!r} is the key {key}",))
 
-    def _keyword(self, node: Node, sentence: Sentence) -> Heard | None:
-        words = {o.key: o.keywords.get(sentence.locale, ()) for o in node.options.values()}
-        hits = find_hits(sentence, words)
+    def _keyword(self, node: Node, hits: list[Hit]) -> Heard | None:
         hit = chosen_key(hits, node.speech_priority)
         if hit is None:
             return None
@@ -190,13 +189,12 @@ class Listener:
             why.append(f"{', '.join(others)} lose to it by the menu's priority")
         return Heard(node.options[hit.key], "keyword", 1.0, (hit.word,), why=tuple(why))
 
-    def _example(self, node: Node, sentence: Sentence, text: str) -> Heard:
+    def _example(self, node: Node, sentence: Sentence, text: str, hits: list[Hit]) -> Heard:
         models = self.menus.get(node.name)
         model = models.classifier(text) if models else None
         if model is None or len(normalise(text)) < MIN_GUESS_CHARS:
             return Heard(why=("no keyword of this menu was said",))
-        words = {o.key: o.keywords.get(sentence.locale, ()) for o in node.options.values()}
-        negated = [h for h in find_hits(sentence, words) if h.negated]
+        negated = [h for h in hits if h.negated]
         said = sentence.without(negated)
         label, score = model.best(said)
         why = [f"{', '.join(repr(h.word) for h in negated)} negated"] if negated else []

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import cn2an
 
+from ivr.core.units import unit_label
 from ivr.flows.speech.text import normalise
 
 _EN_DIGITS = {
@@ -37,8 +38,7 @@ class UnitSaid:
 
     @property
     def label(self) -> str:
-        entrance = f"{self.entrance}单元" if self.entrance else ""
-        return f"{self.building}栋{entrance}{self.room}室"
+        return unit_label(self.building, self.entrance, self.room)
 
 
 def arabic(text: str) -> str:
