@@ -155,6 +155,8 @@ TICKET_LOG: Mapping[str, Label] = {
     "return_visit": ("回访", "Return visit"),
     "reopened": ("重新处理", "Reopened"),
     "desk_note": ("坐席备注", "Agent's note"),
+    "engineer_alerted": ("已呼叫值班工程师", "On-call engineer rung"),
+    "managers_told": ("工程师未接，已通知主管", "No engineer answered: managers told"),
 }
 DEADLINE_STATES: Mapping[str, Label] = {
     "met": ("按时", "Met"),

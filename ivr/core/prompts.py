@@ -48,6 +48,7 @@ KNOWN_PLACEHOLDERS = frozenset(
         "part",
         "start",
         "end",
+        "time",  # a deadline's hour and minute: 12月4日14:35
     }
 )
 
@@ -169,3 +170,10 @@ def visit_window(catalogue: Catalogue, start: datetime, end: datetime, zone: tzi
         "end": f"{end.hour}:{end:%M}",
     }
     return catalogue.prompts["sms.window"].text.format_map(values)
+
+
+def moment_words(catalogue: Catalogue, moment: datetime, zone: tzinfo) -> str:
+    """A deadline as an SMS reads it: 「12月4日14:35」, "14:35 on 4/12"."""
+    local = moment.astimezone(zone)
+    values = {"month": str(local.month), "day": str(local.day), "time": f"{local:%H:%M}"}
+    return catalogue.prompts["sms.moment"].text.format_map(values)

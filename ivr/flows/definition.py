@@ -48,7 +48,7 @@ time it asks, not when it asks again after odd or no input.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,13 @@ class Option:
     label: Mapping[str, str] = field(default_factory=dict)
     means: str | None = None  # "yes" | "no"
     anywhere: Phrases = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The option in words a manager reads: its meaning, the emergency or category it
+        sets, or where it goes (an FAQ by its topic) — as example files and corpora name it."""
+        topic = self.goto.removeprefix("faq_")
+        return self.means or self.set.get("emg") or self.set.get("cat") or topic
 
 
 @dataclass(frozen=True)
@@ -289,6 +296,10 @@ def load_flow(path: Path) -> Flow:
     if not isinstance(data, dict) or "start" not in data or "nodes" not in data:
         raise FlowError(f"{path.name}: needs 'start' and 'nodes'")
     nodes = {name: _node(name, raw) for name, raw in data["nodes"].items()}
+    not_for_us = _phrases(data.get("not_for_us"), "not_for_us")
+    if data.get("examples_from"):
+        more = path.parent / str(data["examples_from"])
+        nodes, not_for_us = _with_examples(nodes, not_for_us, data.get("emergencies"), more)
     words = {str(k): _word(str(k), v) for k, v in (data.get("words") or {}).items()}
     answers = {
         str(answer): _phrases(phrases, f"answers {answer!r}")
@@ -301,9 +312,68 @@ def load_flow(path: Path) -> Flow:
         words=words,
         emergencies=data.get("emergencies"),
         not_emergencies=_phrases(data.get("not_emergencies"), "not_emergencies"),
-        not_for_us=_phrases(data.get("not_for_us"), "not_for_us"),
+        not_for_us=not_for_us,
         answers=answers,
     )
+
+
+# An examples file: per locale and menu, sentences under the name of the option they mean
+# (``repair``, ``water``, ``office_hours``), ``emergency.gas`` for an emergency said at that
+# menu, ``none`` for what no option is. Yes and no are heard by the flow's answers instead.
+EMERGENCY_LABEL = "emergency."
+NONE_LABEL = "none"
+
+
+def _with_examples(
+    nodes: dict[str, Node], not_for_us: Phrases, emergencies: str | None, path: Path
+) -> tuple[dict[str, Node], Phrases]:
+    """The nodes and not_for_us sentences with an examples file's sentences added."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise FlowError(f"examples_from {path.name}: {exc}") from exc
+    added: dict[tuple[str, str, str], list[str]] = {}  # (menu, option key, locale)
+    extra: dict[str, list[str]] = {}
+    for locale, menus in _mapping(data, path.name).items():
+        for menu, labels in _mapping(menus, f"{path.name} {locale}").items():
+            node = nodes.get(str(menu))
+            if node is None or node.type != "menu":
+                raise FlowError(f"{path.name}: {menu!r} is no menu of the flow")
+            for label, texts in _mapping(labels, f"{path.name} {locale} {menu}").items():
+                if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                    raise FlowError(f"{path.name} {locale} {menu} {label}: a list of sentences")
+                if label == NONE_LABEL:
+                    extra.setdefault(str(locale), []).extend(texts)
+                    continue
+                target, key = _example_option(nodes, node, str(label), emergencies, path.name)
+                added.setdefault((target, key, str(locale)), []).extend(texts)
+    for (menu, key, locale), texts in added.items():
+        node = nodes[menu]
+        option = node.options[key]
+        examples = {**option.examples, locale: (*option.examples.get(locale, ()), *texts)}
+        options = {**node.options, key: replace(option, examples=examples)}
+        nodes[menu] = replace(node, options=options)
+    merged = {loc: (*not_for_us.get(loc, ()), *extra.get(loc, ())) for loc in {*not_for_us, *extra}}
+    return nodes, merged
+
+
+def _example_option(
+    nodes: Mapping[str, Node], node: Node, label: str, emergencies: str | None, source: str
+) -> tuple[str, str]:
+    """(menu, option key) an examples file's label names at a menu."""
+    if label.startswith(EMERGENCY_LABEL):
+        node = nodes.get(emergencies or "") or node
+        label = label.removeprefix(EMERGENCY_LABEL)
+    for option in node.options.values():
+        if option.name == label and not option.means:
+            return node.name, option.key
+    raise FlowError(f"{source}: {node.name} has no option {label!r} (yes and no are answers)")
+
+
+def _mapping(raw: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(raw, dict):
+        raise FlowError(f"{what}: expected a mapping")
+    return {str(k): v for k, v in raw.items()}
 
 
 def default_flow_path() -> Path:

@@ -56,6 +56,7 @@ ENGINE_PROMPTS = (
     "queue.next",
     "sms.repair_confirmation_no_slot",
     "sms.window",
+    "sms.moment",
     "sms.part.am",
     "sms.part.pm",
     "queue.choice",
@@ -80,6 +81,7 @@ ONCALL_PROMPTS = (
     "emergency.kind.fire",
     "emergency.kind.other",
     "sms.engineer_alert",
+    "sms.emergency_unanswered",
 )
 ALERTS = frozenset({"call"})
 # Prompts the desk's bridge webhooks speak (ivr/voice/desk_bridge.py).

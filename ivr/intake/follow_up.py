@@ -33,6 +33,9 @@ CALLBACK_REASONS = {
 }
 
 
+ENGINEER_TEXTED_ON = frozenset({EventKind.ENGINEER_BRIEFED, EventKind.DIAL_RESULT})
+
+
 def follow_up_events(
     session: Session,
     events: Sequence[CallEvent],
@@ -57,7 +60,8 @@ def follow_up_events(
             attach_transcription(session, event)
         elif event.kind in CALLBACK_EVENTS:
             follow.add(follow_callback_event(session, event, settings, catalogues))
-        elif event.kind == EventKind.ENGINEER_BRIEFED:
+        elif event.kind in ENGINEER_TEXTED_ON and event.detail.get("phone"):
+            # Answered or not, a rung rung about an order gets its facts by SMS (once).
             follow.add(
                 text_engineer(
                     session,

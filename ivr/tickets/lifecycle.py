@@ -20,7 +20,7 @@ from ivr.core.callback_prompts import EMERGENCY_BY_CATEGORY
 from ivr.core.events import CallEvent
 from ivr.core.hours import next_closing
 from ivr.core.labels import RATING_WORDS
-from ivr.core.prompts import Catalogue, visit_window
+from ivr.core.prompts import Catalogue, moment_words, visit_window
 from ivr.core.service_levels import ServiceLevels, load_service_levels
 from ivr.core.ticket_numbers import number_for
 from ivr.models import (
@@ -81,8 +81,11 @@ def hand_on(redis: Redis, follow: FollowUps) -> None:
         )
 
 
-def _when(moment: datetime | None, settings: Settings) -> str:
-    return f"{moment.astimezone(settings.timezone):%m-%d %H:%M}" if moment else ""
+def _when(
+    moment: datetime | None, settings: Settings, catalogues: Mapping[str, Catalogue], locale: str
+) -> str:
+    catalogue = catalogues.get(locale) or catalogues[settings.default_locale]
+    return moment_words(catalogue, moment, settings.timezone) if moment else ""
 
 
 def _moment(raw: Any) -> datetime | None:
@@ -167,6 +170,7 @@ def alert_oncall(
     ladder = settings.oncall_ladder
     if rung >= len(ladder):
         _owe_emergency_callback(session, ticket, now, "nobody on call" if not ladder else "")
+        _tell_managers(session, ticket, settings, catalogues, follow, now)
         return follow
     phone, key = ladder[rung], ALERT_KEY.format(ticket=ticket.id, rung=rung)
     owed = Owed(
@@ -186,14 +190,52 @@ def alert_oncall(
         callback_id = session.scalars(select(Callback.id).where(Callback.dedupe_key == key)).one()
         follow.calls.append(callback_id)
         log_on_ticket(session, ticket, f"alert:{rung}", now, "engineer_alerted", rung=rung)
-    facts = {
+    follow.add(text_engineer(session, phone, _facts(ticket), settings, catalogues, now))
+    return follow
+
+
+def _facts(ticket: Ticket) -> dict[str, str]:
+    return {
         "unit": ticket.unit_text or "",
         "emg": EMERGENCY_BY_CATEGORY.get(ticket.category, "other"),
         "caller": ticket.caller_number,
         "number": ticket.number,
     }
-    follow.add(text_engineer(session, phone, facts, settings, catalogues, now))
-    return follow
+
+
+MANAGERS_TOLD = 2  # 接待人 and 客服主管: the escalation contacts who can send help at night
+
+
+def _tell_managers(
+    session: Session,
+    ticket: Ticket,
+    settings: Settings,
+    catalogues: Mapping[str, Catalogue],
+    follow: FollowUps,
+    now: datetime,
+) -> None:
+    """No engineer took an emergency: the first escalation contacts are texted at once, so
+    a person sends help even at night, before any agent is in to call the resident back."""
+    locale = settings.default_locale
+    facts = _facts(ticket)
+    kind = _text(catalogues, locale, f"emergency.kind.{facts['emg']}", settings)
+    unit = facts["unit"] or _text(catalogues, locale, "oncall.unit_unknown", settings)
+    body = _text(
+        catalogues,
+        locale,
+        "sms.emergency_unanswered",
+        settings,
+        number=ticket.number,
+        unit=unit,
+        kind=kind,
+        caller=ticket.caller_number,
+    )
+    contacts = settings.escalation_contacts[:MANAGERS_TOLD]
+    for contact in contacts:
+        key = f"ticket:{ticket.id}:unanswered:{contact}"
+        _queue(session, follow, key, contact, body, "emergency_unanswered", now)
+    if contacts:
+        log_on_ticket(session, ticket, "managers-told", now, "managers_told", to=list(contacts))
 
 
 def alert_rung(callback: Callback) -> int | None:
@@ -373,7 +415,7 @@ def _confirm_by_sms(
         key,
         settings,
         number=ticket.number,
-        when=window if when is None else _when(when, settings),
+        when=window if when is None else _when(when, settings, catalogues, ticket.locale),
     )
     _queue(
         session,
@@ -437,7 +479,7 @@ def _notify_level(
         settings,
         number=ticket.number,
         role=role,
-        when=_when(ticket.resolve_by, settings),
+        when=_when(ticket.resolve_by, settings, catalogues, settings.default_locale),
     )
     _queue(
         session,
@@ -549,7 +591,7 @@ def _warn_supervisor(
         "sms.sla_warning",
         settings,
         number=ticket.number,
-        when=_when(deadline, settings),
+        when=_when(deadline, settings, catalogues, settings.default_locale),
     )
     _queue(
         session, follow, f"ticket:{ticket.id}:sla-warning", contacts[1], body, "sla_warning", now

@@ -24,6 +24,7 @@ from tests.records import stored
 from tests.twilio_fake import TwilioFake, call_params
 
 ENGINEER, DEPUTY = "+8613900000001", "+8613900000002"
+RECEPTION, SUPERVISOR, DIRECTOR = "+8613900000011", "+8613900000012", "+8613900000013"
 RESIDENT = "+8613800138000"
 EVACUATE = "请立即离开现场，不要开关任何电器，不要使用明火，到安全的地方后马上拨打119。"
 ORDER = "已为您登记紧急报修，单号是1 1 2 3 0 0 1。"
@@ -53,7 +54,9 @@ def engineer_sms(kind: str) -> str:
 
 @pytest.fixture
 def app(make_app: Callable[..., Flask]) -> Flask:
-    return make_app(oncall_ladder=(ENGINEER, DEPUTY))
+    return make_app(
+        oncall_ladder=(ENGINEER, DEPUTY), escalation_contacts=(RECEPTION, SUPERVISOR, DIRECTOR)
+    )
 
 
 def texts(app: Flask) -> list[tuple[str, str, str]]:
@@ -151,6 +154,13 @@ def test_when_no_rung_takes_it_the_resident_is_called_back_first(office: Office)
         True,
         "emergency 1123001: no on-call engineer took it",
     )
+    # No agent may be in (at night): the first two escalation contacts are texted at once.
+    unanswered = (
+        "【幸福家园物业】紧急报修1123001（住址未登记，燃气泄漏）：值班工程师均未接听。"
+        f"请立即安排人员处理，并回电住户{RESIDENT}。"
+    )
+    told = [(t[0], t[2]) for t in texts(office.app) if t[1] == "emergency_unanswered"]
+    assert told == [(RECEPTION, unanswered), (SUPERVISOR, unanswered)]
 
 
 def test_alerts_ring_out_of_hours_too(office: Office) -> None:
@@ -229,7 +239,9 @@ def test_the_engineer_put_through_is_briefed_and_presses_1(office: Office) -> No
     assert office.rung() == []  # put through: no alert call
 
 
-def test_an_engineer_who_does_not_press_1_is_skipped(office: Office) -> None:
+def test_an_engineer_who_does_not_press_1_is_skipped_and_every_rung_is_texted(
+    office: Office,
+) -> None:
     walk = Walk(office.twilio, "CA711").start().press("1").press("1").press("1")
     heard = engineer_leg(office.twilio, walk)
     declined = office.twilio.twiml(
@@ -246,6 +258,13 @@ def test_an_engineer_who_does_not_press_1_is_skipped(office: Office) -> None:
         "正在为您优先转接客服人员，请稍候。",
     ]
     assert next(v.text for v in walk.verbs if v.tag == "Enqueue") == "emergency"
+    office.run_jobs()
+    # The deputy never answered the <Dial>: they are texted the order all the same.
+    engineers = [(t[0], t[2]) for t in texts(office.app) if t[1] == "engineer_alert"]
+    assert engineers == [
+        (ENGINEER, engineer_sms("爆管或严重漏水")),
+        (DEPUTY, engineer_sms("爆管或严重漏水")),
+    ]
 
 
 def test_with_nobody_on_call_a_leak_goes_to_a_person_with_honest_words(

@@ -243,7 +243,7 @@ def test_dissatisfied_reopens_the_repair_and_tells_the_next_level(
         SUPERVISOR,
         "escalation",
         "【幸福家园物业】回访不满意：工单1123001已重新打开并转交客服主管处理，"
-        "请在11-24 13:00前跟进并答复住户。",
+        "请在11月24日13:00前跟进并答复住户。",
     )
 
 

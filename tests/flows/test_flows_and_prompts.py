@@ -141,6 +141,7 @@ def test_a_locale_missing_a_key_is_refused(tmp_path: Path) -> None:
 
 def _flow_with(tmp_path: Path, change: dict[str, object], base: Path | None = None) -> Path:
     data = yaml.safe_load((base or default_flow_path()).read_text(encoding="utf-8"))
+    data.pop("examples_from", None)  # what is broken here is the flow, not its examples
     for dotted, value in change.items():
         target = data
         *parents, last = dotted.split(".")
@@ -214,6 +215,37 @@ def test_broken_flows_fail_validation(
     with pytest.raises(FlowError) as failure:
         validate_flow(load_flow(_flow_with(tmp_path, change)), catalogues)
     assert problem in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("examples", "problem"),
+    [
+        ({"zh-CN": {"nowhere": {"repair": ["修"]}}}, "'nowhere' is no menu of the flow"),
+        ({"zh-CN": {"welcome": {"repair": ["修"]}}}, "'welcome' is no menu of the flow"),
+        ({"zh-CN": {"main_menu": {"gossip": ["聊天"]}}}, "main_menu has no option 'gossip'"),
+        ({"zh-CN": {"confirm_unit": {"yes": ["对"]}}}, "yes and no are answers"),
+        ({"zh-CN": {"main_menu": {"emergency.flood": ["水"]}}}, "has no option 'flood'"),
+        ({"zh-CN": {"main_menu": {"repair": "修"}}}, "zh-CN main_menu repair: a list of sentences"),
+        ({"zh-CN": ["修"]}, "expected a mapping"),
+    ],
+)
+def test_a_broken_examples_file_fails_at_start_up(
+    tmp_path: Path, examples: dict[str, object], problem: str
+) -> None:
+    (tmp_path / "more.yaml").write_text(yaml.safe_dump(examples, allow_unicode=True))
+    flow = _flow_with(tmp_path, {"examples_from": "more.yaml"})
+    with pytest.raises(FlowError) as failure:
+        load_flow(flow)
+    assert problem in str(failure.value)
+
+
+def test_an_examples_file_teaches_the_option_it_names() -> None:
+    flow = load_flow(default_flow_path())
+    repair = flow.node("main_menu").options["1"]
+    gas = flow.node("emergency_menu").options["4"]
+    assert "我家暖气片不热，摸着冰凉冰凉的，能不能派个人来看看" in repair.examples["zh-CN"]
+    assert "有股气味儿，像煤气" in gas.examples["zh-CN"]  # said at the emergency menu
+    assert "喂，你好，这是哪儿啊" in flow.not_for_us["zh-CN"]
 
 
 def test_mermaid_diagram_draws_every_node_and_edge() -> None:

@@ -91,6 +91,10 @@ def test_at_the_emergency_menu_a_gas_leak_is_gas_not_water() -> None:
         ("我住五号楼二单元", "no"),
         ("是的，就是3栋501", "yes"),
         ("对不起我没听清", "none"),
+        ("那必须的", "yes"),
+        ("可不咋地", "yes"),  # 不 inside a yes is no denial
+        ("唔系", "no"),  # Cantonese
+        ("哪有，我是底商那边的", "no"),
     ],
 )
 def test_yes_and_no_a_denial_is_never_read_as_yes(text: str, answer: str) -> None:
@@ -99,7 +103,13 @@ def test_yes_and_no_a_denial_is_never_read_as_yes(text: str, answer: str) -> Non
 
 @pytest.mark.parametrize(
     ("text", "answer"),
-    [("yes that's right", "yes"), ("no", "no"), ("that's not my flat", "no"), ("nope", "no")],
+    [
+        ("yes that's right", "yes"),
+        ("no", "no"),
+        ("that's not my flat", "no"),
+        ("nope", "no"),
+        ("that's my mum's place, I'm calling from mine", "no"),
+    ],
 )
 def test_yes_and_no_in_english(text: str, answer: str) -> None:
     assert heard(text, "confirm_unit", "en-US") == answer
@@ -108,6 +118,8 @@ def test_yes_and_no_in_english(text: str, answer: str) -> None:
 def test_a_said_key_is_the_key() -> None:
     assert heard("一") == "repair"
     assert heard("按二") == "complaint"
+    assert heard("一，我按一", "confirm_unit") == "yes"  # said, then said again
+    assert heard("I press two", "confirm_unit", "en-US") == "no"
 
 
 def test_speech_that_is_for_no_option_is_not_routed() -> None:

@@ -39,6 +39,9 @@ def _half_understood() -> str:
     the flow's examples as they change)."""
     listener, node = Listener(FLOW), FLOW.node("main_menu")
     candidates = [
+        "那个墙角有点发黑",
+        "门口那块地毯是谁的",
+        "阳台的花盆被风吹歪了",
         "喂，那个厨房水槽下面的管子在往外渗",
         "那个浴缸的下水特别慢，放水要半天",
         "我要找小李，就是你们那个管家",
@@ -109,3 +112,33 @@ def test_a_repair_described_as_an_emergency_goes_the_emergency_way(twilio: Twili
     walk.say("水管爆了，家里到处都是水")
     assert walk.last_heard[0] == "如果可以，请先关闭家里的总水阀，并关掉漏水处附近的电源。"
     assert walk.last_heard[1].startswith("已为您登记紧急报修")
+
+
+def test_an_emergency_told_instead_of_the_building_goes_the_emergency_way(
+    twilio: TwilioFake,
+) -> None:
+    walk = Walk(twilio, "CA810", caller="+8613700000001").start().press("1").press("2")
+    assert "node=ask_building" in walk.action
+    walk.say("别问了，家里煤气味特别大")
+    assert any(GAS_ADVICE in line for line in walk.last_heard)
+    assert walk.tags[-1] == "Hangup"
+    assert "Enqueue" not in walk.tags
+
+
+def test_an_emergency_told_instead_of_a_visit_slot_goes_the_emergency_way(
+    twilio: TwilioFake,
+) -> None:
+    walk = Walk(twilio, "CA811", caller="+8613700000001").start().press("1").press("2")
+    walk.key_unit("3", "502").press("1").press("1")  # that unit, water
+    walk.say("厨房下水管漏了")  # an ordinary description: the visit slot is asked next
+    assert "node=repair_slot" in walk.action
+    walk.say("哎呀现在水管爆了，水漫得到处都是")
+    assert walk.last_heard[0] == "如果可以，请先关闭家里的总水阀，并关掉漏水处附近的电源。"
+    assert walk.last_heard[1].startswith("已为您登记紧急报修")
+
+
+def test_a_unit_said_at_the_building_question_is_no_emergency(twilio: TwilioFake) -> None:
+    walk = Walk(twilio, "CA812", caller="+8613700000001").start().press("1").press("2")
+    walk.say("三栋二单元五零一")
+    assert not any(GAS_ADVICE in line for line in walk.last_heard)
+    assert any("3栋2单元501室" in line for line in walk.last_heard)

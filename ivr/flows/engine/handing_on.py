@@ -63,11 +63,10 @@ class HandingOn(EngineBase):
         if node is None or node.type != "dial":
             return self.restart(call, state)
         rung = whole_number(state.value("rung"))
-        turn.events.append(
-            self._event(
-                call, state, EventKind.DIAL_RESULT, rung=rung, status=status, bridged=bridged
-            )
-        )
+        # The briefing's facts ride along: an engineer who never answered is texted them.
+        briefing = self.briefing(call, state)
+        result = {"status": status, "bridged": bridged, **briefing}
+        turn.events.append(self._event(call, state, EventKind.DIAL_RESULT, **result))
         if status in ANSWERED and bridged:
             self._run(call, state.at(self._target(str(node.next), state)), turn)
         else:

@@ -156,6 +156,8 @@ class Questions(EngineBase):
         """Digits said instead of keyed (「一二零三零零七」); where the node allows it, a
         whole unit in one sentence (「3栋2单元501」) skips the questions that would ask it."""
         said = {"text": reply.speech, "confidence": reply.confidence, "field": node.save_as}
+        if self._emergency_instead(call, node, state, reply, turn, said):
+            return
         unit = unit_said(reply.speech) if node.unit_said else None
         if unit is not None:
             turn.events.append(self._event(call, state, EventKind.SPEECH, **said, unit=unit.label))
@@ -182,13 +184,31 @@ class Questions(EngineBase):
             )
         )
         state = state.remember({str(node.save_as): reply.speech})
+        # An ordinary repair that turns out to be an emergency goes the emergency way, its
+        # description kept for the order.
+        if not self._emergency_instead(call, node, state, reply, turn):
+            self._run(call, state.at(str(node.next)), turn)
+
+    def _emergency_instead(
+        self,
+        call: Caller,
+        node: Node,
+        state: CallState,
+        reply: Reply,
+        turn: Turn,
+        said: dict[str, Any] | None = None,
+    ) -> bool:
+        """An emergency told instead of the answer asked for (「煤气味特别大」 when asked for
+        the building) goes the emergency way at once; not on a call already on it."""
+        if not reply.speech or state.value("emg"):
+            return False
         heard = self.listener.emergency(node, state.locale, reply.speech)
-        if heard is not None and heard.sure:
-            # An ordinary repair that turns out to be an emergency goes the emergency way,
-            # its description kept for the order.
-            self._chosen(call, node, state, heard, turn)
-            return
-        self._run(call, state.at(str(node.next)), turn)
+        if heard is None or not heard.sure:
+            return False
+        if said is not None:
+            turn.events.append(self._event(call, state, EventKind.SPEECH, **said))
+        self._chosen(call, node, state, heard, turn)
+        return True
 
     def _appointment_reply(
         self, call: Caller, node: Node, state: CallState, reply: Reply, turn: Turn
@@ -196,6 +216,9 @@ class Questions(EngineBase):
         slots = appointment_slots(self.settings, self.clock.now())
         index = whole_number(reply.digits) - 1 if reply.digits.isdigit() else -1
         if reply.speech and not reply.digits:
+            said = {"text": reply.speech, "confidence": reply.confidence}
+            if self._emergency_instead(call, node, state, reply, turn, said):
+                return
             index = _slot_said(reply.speech, [slot.id for slot in slots])
         if not 0 <= index < len(slots):
             self._failed(call, node, state, reply, turn, understood=not reply.speech)

@@ -44,14 +44,7 @@ def load_corpus(path: Path) -> list[Sample]:
 
 
 def name_of(option: Option) -> str:
-    """An option as the corpus names it: its meaning, the emergency or category it sets,
-    or where it goes (an FAQ by its topic)."""
-    return (
-        option.means
-        or option.set.get("emg")
-        or option.set.get("cat")
-        or option.goto.removeprefix("faq_")
-    )
+    return option.name
 
 
 def heard_name(node: Node, heard: Heard) -> str:

@@ -39,7 +39,14 @@ SPOKEN_KEYS = {
     "0": "0", "零": "0", "zero": "0",
     "星号": "*", "star": "*",
 }  # fmt: skip
-_KEY_WORDS = ("按", "选", "press", "option", "number", "键", "我选", "我按")
+_KEY_WORDS = ("按", "选", "press", "option", "number", "键", "我选", "我按", "ipress", "ichoose")
+
+
+def _without_key_words(said: str) -> str:
+    said = said.replace(" ", "")
+    for word in sorted(_KEY_WORDS, key=len, reverse=True):  # 我按 before 按
+        said = said.replace(word, "")
+    return said
 
 
 @dataclass(frozen=True)
@@ -170,13 +177,14 @@ class Listener:
         return Heard(menu.options[label], "emergency", score, emergency=True, why=why)
 
     def _key(self, node: Node, sentence: Sentence) -> Heard | None:
-        said = "".join(sentence.parts).replace(" ", "")
-        for word in _KEY_WORDS:
-            said = said.replace(word, "")
-        key = SPOKEN_KEYS.get(said)
+        """A key said instead of pressed: 「一」, 「按2」, or said twice (「一，我按一」)."""
+        said = [_without_key_words(part) for part in ("".join(sentence.parts), *sentence.parts)]
+        keys = {SPOKEN_KEYS.get(s) for s in said[1:]}
+        key = SPOKEN_KEYS.get(said[0]) or (keys.pop() if len(keys) == 1 else None)
         if key is None or key not in node.options:
             return None
-        return Heard(node.options[key], "key", 1.0, (said,), why=(f"{said!r} is the key {key}",))
+        words = "，".join(sentence.parts)
+        return Heard(node.options[key], "key", 1.0, (words,), why=(f"{words!r} is the key {key}",))
 
     def _keyword(self, node: Node, hits: list[Hit]) -> Heard | None:
         hit = chosen_key(hits, node.speech_priority)
