@@ -85,6 +85,7 @@ def _register(app: Flask) -> None:
     from ivr.api import api
     from ivr.console import console
     from ivr.desk.views import desk
+    from ivr.field import field
     from ivr.voice import desk_bridge, outbound  # noqa: F401 - their routes join `voice`
     from ivr.voice.inbound import init_voice, voice
     from ivr.web.pages import register_web
@@ -93,7 +94,9 @@ def _register(app: Flask) -> None:
     init_voice(app)
     app.register_blueprint(api)
     # Twilio signs its webhooks and the API takes a bearer token: no CSRF tokens there.
-    register_web(app, app.extensions["ivr"].settings, pages=(console, desk), exempt=(voice, api))
+    register_web(
+        app, app.extensions["ivr"].settings, pages=(console, desk, field), exempt=(voice, api)
+    )
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/readyz", "readyz", readyz)
     app.add_url_rule("/media/prompts/<path:name>", "prompt_audio", prompt_audio)

@@ -346,7 +346,7 @@ def load_demo_residents() -> None:
 
 # StaffRole's values, spelled out so `ivr --help` need not import the models (a test keeps
 # the two equal).
-STAFF_ROLES = ("agent", "supervisor", "admin")
+STAFF_ROLES = ("agent", "supervisor", "admin", "technician")
 
 
 @main.group()
@@ -366,8 +366,18 @@ def users() -> None:
 )
 @click.option("--phone", required=True, help="E.164, e.g. +8613800138000: the desk rings it.")
 @click.option("--name", "display_name", default="", help="Name shown on the desk.")
-def add_staff_user(username: str, role: str, password: str, phone: str, display_name: str) -> None:
-    """Add a member of staff who signs in at /login as USERNAME (case-insensitive)."""
+@click.option(
+    "--trade",
+    "trades",
+    multiple=True,
+    help="A technician's trade, a repair category (water, electric, doors, fixtures, lift,"
+    " public, other): dispatch offers them first for it. Repeat for several.",
+)
+def add_staff_user(
+    username: str, role: str, password: str, phone: str, display_name: str, trades: tuple[str, ...]
+) -> None:
+    """Add a member of staff who signs in at /login as USERNAME (case-insensitive); a
+    technician works dispatched orders from the link in their SMS."""
     from ivr.core.clock import SystemClock
     from ivr.models import StaffRole
     from ivr.registry.residents import registry_session
@@ -386,11 +396,13 @@ def add_staff_user(username: str, role: str, password: str, phone: str, display_
                 phone=phone,
                 now=SystemClock().now(),
                 display_name=display_name,
+                trades=trades,
             )
     except StaffError as refused:
         click.echo(f"user not added: {refused}", err=True)
         sys.exit(1)
-    click.echo(f"added {user.role} {user.username} ({user.display_name}, {user.phone})")
+    trade = f", trades {' '.join(user.trades)}" if user.trades else ""
+    click.echo(f"added {user.role} {user.username} ({user.display_name}, {user.phone}{trade})")
 
 
 @users.command(name="list")
@@ -411,9 +423,10 @@ def list_staff_users() -> None:
 
 def _staff_line(user: User, now: datetime) -> str:
     locked = f"  locked until {user.locked_until:%Y-%m-%d %H:%M} UTC" if user.is_locked(now) else ""
+    trades = f"  trades {' '.join(user.trades)}" if user.trades else ""
     return (
         f"{user.username:<16} {user.role:<10} {user.availability:<9} {user.phone:<16}"
-        f" {user.display_name}{locked}"
+        f" {user.display_name}{trades}{locked}"
     )
 
 

@@ -15,3 +15,13 @@ def api_get(app: Flask, path: str, token: str | None = API_TOKEN) -> tuple[int, 
     body = response.get_json(silent=True)
     assert isinstance(body, dict), response.get_data(as_text=True)
     return response.status_code, body
+
+
+def api_post(
+    app: Flask, path: str, body: Any, token: str | None = API_TOKEN
+) -> tuple[int, dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    response = app.test_client().post(path, json=body, headers=headers)
+    answer = response.get_json(silent=True)
+    assert isinstance(answer, dict), response.get_data(as_text=True)
+    return response.status_code, answer

@@ -234,6 +234,7 @@ def make_user(app: Flask, clock: FrozenClock) -> Callable[..., User]:
         password: str = STAFF_PASSWORD,
         phone: str = "+8613900139000",
         display_name: str = "",
+        trades: tuple[str, ...] = (),
     ) -> User:
         with services_of(app).db.session() as session:
             return add_user(
@@ -244,6 +245,7 @@ def make_user(app: Flask, clock: FrozenClock) -> Callable[..., User]:
                 phone=phone,
                 now=clock.now(),
                 display_name=display_name,
+                trades=trades,
             )
 
     return make

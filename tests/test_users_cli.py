@@ -60,6 +60,34 @@ def test_add_then_list(cli_database: str) -> None:
     )
 
 
+def test_a_technician_is_added_with_trades(cli_database: str) -> None:
+    added = ivr(
+        f"users add laozhang --role technician --password {PASSWORD} --phone +8613911110001"
+        " --name 张师傅 --trade water --trade Electric"
+    )
+    assert (added.exit_code, added.output) == (
+        0,
+        "added technician laozhang (张师傅, +8613911110001, trades electric water)\n",
+    )
+    assert ivr("users list").output == (
+        "laozhang         technician away      +8613911110001   张师傅  trades electric water\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("--role technician --trade flying", "unknown trade flying: one of water, electric"),
+        ("--role agent --trade water", "only a technician has trades"),
+    ],
+)
+def test_odd_trades_are_refused(cli_database: str, options: str, message: str) -> None:
+    refused = ivr(f"users add x {options} --password {PASSWORD} --phone +8613911110001")
+    assert refused.exit_code == 1
+    assert message in refused.output
+    assert ivr("users list").output.startswith("no users yet")
+
+
 def test_list_with_nobody_yet(cli_database: str) -> None:
     assert ivr("users list").output == "no users yet: add one with `ivr users add`\n"
 

@@ -18,6 +18,9 @@ from ivr.api.queues import queues_now
 from ivr.api.tickets import TicketFilters, list_tickets, ticket_detail
 from ivr.calllog.waiting import flow_queues
 from ivr.services import services
+from ivr.tickets.lifecycle import hand_on
+from ivr.tickets.query import find_ticket
+from ivr.tickets.workflow import Actor, Moving, Step, StepError, move_ticket
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
@@ -101,6 +104,52 @@ def ticket(key: str) -> ResponseReturnValue:
     """`key` is the ticket's id or its number (1123001)."""
     with services().db.reader() as session:
         return _one("ticket", key, ticket_detail(session, key))
+
+
+@api.post("/tickets/<key>/transitions")
+def ticket_transition(key: str) -> ResponseReturnValue:
+    """One step of the ticket's life: 200 with the ticket, 409 when its status forbids it."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _error(400, 'send a JSON object, e.g. {"to": "dispatched"}')
+    found = services()
+    try:
+        step = step_from_json(body)
+        with found.db.session() as session:
+            ticket = find_ticket(session, key)
+            if ticket is None:
+                return _error(404, f"no ticket {key}")
+            actor = Actor(_text(body, "by") or "API", "api")
+            moving = Moving(
+                found.settings, found.engine.catalogues, found.clock.now(), request.host_url
+            )
+            follow = move_ticket(session, ticket, step, actor, moving)
+    except StepError as refused:
+        return _error(409 if refused.conflict else 422, str(refused))
+    hand_on(found.redis, follow)
+    with found.db.reader() as session:
+        return _one("ticket", key, ticket_detail(session, key))
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise StepError(f"{name} must be a string")
+    return str(value)
+
+
+def step_from_json(body: dict[str, Any]) -> Step:
+    if not _text(body, "to"):
+        raise StepError('say where the ticket goes: {"to": "dispatched"}')
+    return Step.asked(
+        _text(body, "to"),
+        technician=_text(body, "technician"),
+        note=_text(body, "note"),
+        materials=_text(body, "materials"),
+        fee=_text(body, "fee"),
+    )
 
 
 @api.get("/callbacks")

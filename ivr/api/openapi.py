@@ -146,7 +146,51 @@ _TICKET_ESCALATION = {
     "breached_at": _nullable(_time("The ticket missed its deadline.")),
 }
 
-_TICKET_PROPERTIES = {**_TICKET_WHAT, **_TICKET_REPORT, **_TICKET_DEADLINES, **_TICKET_ESCALATION}
+_TICKET_WORK = {
+    "technician": _nullable({"type": "string", "description": "Username it is dispatched to."}),
+    "technician_name": _nullable(_STRING),
+    "dispatched_at": _nullable(_TIME),
+    "on_site_at": _nullable(_time("When the technician arrived (pressed on their page).")),
+    "investigated_at": _nullable(_time("Complaints: investigated and verified (R6).")),
+    "cancelled_at": _nullable(_TIME),
+    "work_note": {"type": "string", "description": "What the visit did."},
+    "materials": {"type": "string"},
+    "fee": _nullable({"type": "string", "example": "80.00", "description": "有偿服务, yuan."}),
+    "next_steps": {
+        "type": "array",
+        "items": _one_of(TicketStatus),
+        "description": "The statuses `transitions` accepts from this one.",
+    },
+}
+
+_TICKET_PROPERTIES = {
+    **_TICKET_WHAT,
+    **_TICKET_REPORT,
+    **_TICKET_DEADLINES,
+    **_TICKET_ESCALATION,
+    **_TICKET_WORK,
+}
+
+TRANSITION = {
+    "type": "object",
+    "description": "One step of a ticket's life. Repairs: open → acknowledged → dispatched → "
+    "on_site → done → closed; complaints: open → acknowledged → investigated → answered → "
+    "closed. `dispatched` again reassigns, `acknowledged` from dispatched or on_site is "
+    '"cannot finish", `cancelled` and `open` (reopen) need a note.',
+    "required": ["to"],
+    "properties": {
+        "to": _one_of(TicketStatus),
+        "technician": {
+            "type": "string",
+            "description": "Dispatch: the technician's username; omitted, the default "
+            "technician for the category (of its trade, fewest open orders).",
+        },
+        "note": {"type": "string", "maxLength": 1000, "description": "Why, or what was done."},
+        "materials": {"type": "string", "maxLength": 1000},
+        "fee": {"type": "string", "example": "80.00", "description": "有偿服务, in yuan."},
+        "by": {"type": "string", "description": "Who takes the step, for the history."},
+    },
+}
 
 TICKET = {
     "type": "object",
@@ -431,7 +475,8 @@ TICKET_FILTERS = [
     ),
     _query(
         "open",
-        "true: only open, dispatched or in-progress tickets; false: only resolved or closed.",
+        "true: only tickets still owed work (open, acknowledged, dispatched, on site, "
+        "investigated); false: only done, answered, closed or cancelled.",
         {"type": "boolean"},
     ),
     _query("unit", "Part of the unit label, e.g. `3栋` or `501`.", _STRING),
@@ -470,6 +515,35 @@ TICKET_PATHS = {
                 ),
                 "401": NO_TOKEN,
                 "404": _error_response("No such ticket."),
+            },
+        }
+    },
+    "/api/tickets/{ticket}/transitions": {
+        "post": {
+            "summary": "Move a ticket one step (dispatch, arrived, done, close, reopen, cancel)",
+            "description": 'The step is stamped with who (`by`, else "API") and when on the '
+            "ticket's history. Dispatch texts the technician the order with a link to its "
+            "phone page and the resident who is coming; done texts the resident and promises "
+            "the return visit within 24 hours. Asking for the status the ticket already has "
+            "changes nothing (a retried request is safe).",
+            "operationId": "moveTicket",
+            "parameters": [_path("ticket", "The ticket's id, or its number (1123001).")],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("Transition")}},
+            },
+            "responses": {
+                "200": _json_response(
+                    "The ticket after the step, with its log.",
+                    _with_list("Ticket", "log", "TicketLogEntry"),
+                ),
+                "400": _error_response("The body is not a JSON object."),
+                "401": NO_TOKEN,
+                "404": _error_response("No such ticket."),
+                "409": _error_response("The ticket's status does not allow this step."),
+                "422": _error_response(
+                    "The step misses what it needs (a reason, a known technician, a fee in yuan)."
+                ),
             },
         }
     },
@@ -550,7 +624,8 @@ OPENAPI: dict[str, Any] = {
         "title": "Property hotline API",
         "version": "1.0.0",
         "description": (
-            "The hotline's call log, repair orders and complaints, callbacks and queues. "
+            "The hotline's call log, repair orders and complaints (and their steps), callbacks "
+            "and queues. "
             "Every endpoint needs `Authorization: Bearer <IVR_API_TOKEN>`."
         ),
     },
@@ -563,6 +638,7 @@ OPENAPI: dict[str, Any] = {
             "CallEvent": EVENT,
             "Ticket": TICKET,
             "TicketLogEntry": TICKET_LOG_ENTRY,
+            "Transition": TRANSITION,
             "Callback": CALLBACK,
             "CallbackWithCall": CALLBACK_WITH_CALL,
             "CallbackAttempt": CALLBACK_ATTEMPT,

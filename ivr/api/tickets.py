@@ -30,6 +30,7 @@ from ivr.tickets.query import (
     find_ticket,
     ticket_unit_label,
 )
+from ivr.tickets.workflow import steps_from
 
 
 def caller_number(raw: str) -> str:
@@ -104,6 +105,23 @@ def _escalation(ticket: Ticket) -> dict[str, Any]:
     }
 
 
+def _work(ticket: Ticket) -> dict[str, Any]:
+    """The work order's own steps: who was sent, when they came, what they did."""
+    technician = ticket.technician
+    return {
+        "technician": technician.username if technician else None,
+        "technician_name": technician.display_name if technician else None,
+        "dispatched_at": iso(ticket.dispatched_at),
+        "on_site_at": iso(ticket.on_site_at),
+        "investigated_at": iso(ticket.investigated_at),
+        "cancelled_at": iso(ticket.cancelled_at),
+        "work_note": ticket.work_note or "",
+        "materials": ticket.materials or "",
+        "fee": f"{ticket.fee_fen / 100:.2f}" if ticket.fee_fen is not None else None,
+        "next_steps": [status.value for status in steps_from(ticket)],
+    }
+
+
 def ticket_json(ticket: Ticket) -> dict[str, Any]:
     return {
         "id": ticket.id,
@@ -116,6 +134,7 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
         **_report(ticket),
         **_deadlines(ticket),
         **_escalation(ticket),
+        **_work(ticket),
     }
 
 

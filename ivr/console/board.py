@@ -41,7 +41,8 @@ from ivr.models import (
 )
 from ivr.registry.privacy import mask_number
 from ivr.services import Services, services
-from ivr.tickets.query import OPEN_STATUSES, at_risk, next_deadline
+from ivr.tickets.lifecycle import next_deadline
+from ivr.tickets.query import OPEN_STATUSES, at_risk
 from ivr.web.access import CONSOLE_ROLES, require_role
 
 # Twilio ends every call after four hours: a row still "in progress" after that lost its

@@ -38,11 +38,29 @@ TICKET_KINDS: Mapping[str, Label] = {
     "complaint": ("投诉单", "Complaint"),
 }
 TICKET_STATUSES: Mapping[str, Label] = {
-    "open": ("已受理", "Open"),
+    "open": ("待处理", "Open"),
+    "acknowledged": ("已确认", "Acknowledged"),
     "dispatched": ("已派工", "Dispatched"),
-    "in_progress": ("处理中", "In progress"),
-    "resolved": ("已完成", "Resolved"),
-    "closed": ("已关闭", "Closed"),
+    "on_site": ("已到场", "On site"),
+    "investigated": ("已核实", "Investigated"),
+    "done": ("已完成", "Done"),
+    "answered": ("已答复", "Answered"),
+    "closed": ("已归档", "Closed"),
+    "cancelled": ("已取消", "Cancelled"),
+}
+# The step a person takes to reach a status, as its button says it.
+TICKET_STEPS: Mapping[str, Label] = {
+    "acknowledged": ("确认受理", "Acknowledge"),
+    "dispatched": ("派工", "Dispatch"),
+    "reassign": ("改派", "Reassign"),
+    "on_site": ("已到场", "Arrived"),
+    "investigated": ("调查核实", "Investigated"),
+    "done": ("完成维修", "Done"),
+    "answered": ("答复住户", "Answered"),
+    "closed": ("归档", "Close"),
+    "cancelled": ("取消工单", "Cancel"),
+    "open": ("重新打开", "Reopen"),
+    "returned": ("无法完成，退回", "Cannot finish"),
 }
 TICKET_CATEGORIES: Mapping[str, Label] = {
     "water": ("水管漏水或堵塞", "Water"),
@@ -134,6 +152,7 @@ STAFF_ROLES: Mapping[str, Label] = {
     "agent": ("接待员", "Agent"),
     "supervisor": ("主管", "Supervisor"),
     "admin": ("管理员", "Admin"),
+    "technician": ("维修人员", "Technician"),
 }
 SLA_STATES: Mapping[str, Label] = {
     "breached": ("已超时", "Breached"),
@@ -151,12 +170,20 @@ TICKET_LOG: Mapping[str, Label] = {
     "escalated": ("升级", "Escalated"),
     "sla_warning": ("即将超时提醒", "Deadline warning"),
     "sla_breached": ("已超时", "Deadline missed"),
-    "resolved": ("已完成", "Resolved"),
+    "resolved": ("完成", "Done"),
     "return_visit": ("回访", "Return visit"),
     "reopened": ("重新处理", "Reopened"),
     "desk_note": ("坐席备注", "Agent's note"),
     "engineer_alerted": ("已呼叫值班工程师", "On-call engineer rung"),
     "managers_told": ("工程师未接，已通知主管", "No engineer answered: managers told"),
+    "acknowledged": ("确认受理", "Acknowledged"),
+    "dispatched": ("派工", "Dispatched"),
+    "reassigned": ("改派", "Reassigned"),
+    "on_site": ("维修人员到场", "Technician arrived"),
+    "investigated": ("调查核实", "Investigated"),
+    "closed": ("归档", "Closed"),
+    "cancelled": ("取消", "Cancelled"),
+    "returned": ("无法完成，退回派工", "Returned: could not finish"),
 }
 DEADLINE_STATES: Mapping[str, Label] = {
     "met": ("按时", "Met"),

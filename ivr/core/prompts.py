@@ -49,6 +49,12 @@ KNOWN_PLACEHOLDERS = frozenset(
         "start",
         "end",
         "time",  # a deadline's hour and minute: 12月4日14:35
+        # a work order, as its technician and resident are texted it
+        "category",
+        "description",
+        "link",
+        "technician",
+        "note",
     }
 )
 

@@ -74,6 +74,8 @@ class ServiceLevels:
     complaint_levels: Mapping[int, str]
     callback_general: Deadline
     callback_important: Deadline
+    callback_abandoned: timedelta
+    callback_emergency: timedelta
 
     def repair_tier(self, category: str, emergency: bool) -> str:
         return "emergency" if emergency else self.repair_categories.get(category, "small")
@@ -117,6 +119,8 @@ def load_service_levels(path: Path = POLICY_PATH) -> ServiceLevels:
             complaint_levels={int(k): str(v) for k, v in complaint["levels"].items()},
             callback_general=Deadline.parse(str(callbacks["general"])),
             callback_important=Deadline.parse(str(callbacks["important"])),
+            callback_abandoned=duration(callbacks["abandoned"]),
+            callback_emergency=duration(callbacks["emergency"]),
         )
     except (KeyError, TypeError) as exc:
         raise PolicyError(f"{path.name}: missing or malformed {exc}") from exc

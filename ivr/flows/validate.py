@@ -39,11 +39,20 @@ ENGINE_PROMPTS = (
     "system.goodbye.message",
     "system.goodbye.faq",
     "system.goodbye.status",
-    "ticket_status.open",
-    "ticket_status.dispatched",
-    "ticket_status.in_progress",
-    "ticket_status.resolved",
-    "ticket_status.closed",
+    *(
+        f"ticket_status.{status}"
+        for status in (
+            "open",
+            "acknowledged",
+            "dispatched",
+            "on_site",
+            "investigated",
+            "done",
+            "answered",
+            "closed",
+            "cancelled",
+        )
+    ),
     "appointment.option",
     "slot.today_am",
     "slot.today_pm",
@@ -66,6 +75,12 @@ ENGINE_PROMPTS = (
     "sms.complaint_confirmation",
     "sms.escalation",
     "sms.sla_warning",
+    # a work order moving: the technician's order, the resident kept informed
+    "sms.technician_dispatch",
+    "sms.resident_dispatched",
+    "sms.resident_done",
+    "sms.order_returned",
+    "sms.when_soon",
 )
 # Prompts the on-call engineer hears and reads (the <Dial> whisper, the SMS).
 ONCALL_PROMPTS = (

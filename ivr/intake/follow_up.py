@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ivr.callbacks.outcomes import CALLBACK_EVENTS, follow_callback_event
@@ -18,7 +18,7 @@ from ivr.config import Settings
 from ivr.core.events import CallEvent, EventKind
 from ivr.core.hours import next_opening
 from ivr.core.prompts import Catalogue
-from ivr.models import Call, CallOutcome, Resident, Ticket
+from ivr.models import Call, CallEventRow, CallOutcome, Resident, Ticket
 from ivr.outbound.schedule import Owed, owe_callback
 from ivr.tickets.lifecycle import FollowUps, open_ticket, service_levels, text_engineer
 
@@ -33,6 +33,9 @@ CALLBACK_REASONS = {
 }
 
 
+EMERGENCY_MESSAGES = frozenset({"emergency_message"})
+# A purpose that leaves nothing owed when the caller hangs up: sales are declined (R12).
+NOTHING_TO_CALL_BACK_ABOUT = frozenset({"sales"})
 ENGINEER_TEXTED_ON = frozenset({EventKind.ENGINEER_BRIEFED, EventKind.DIAL_RESULT})
 
 
@@ -81,18 +84,26 @@ def _caller_number(session: Session, call_sid: str) -> str:
 
 
 def promise_callback(session: Session, event: CallEvent, settings: Settings) -> None:
-    """R7: a message means a callback, due within 24 hours or the same day if important."""
+    """R7: a message means a callback, due within 24 hours or the same day if important;
+    an emergency's message (nobody on duty took the call) at once, first in line."""
     important = event.detail.get("callback") == "important"
     levels = service_levels()
     deadline = levels.callback_important if important else levels.callback_general
+    emergency = event.node in EMERGENCY_MESSAGES
+    due_at = deadline.due(event.at, settings)
+    if emergency:
+        due_at = event.at + levels.callback_emergency
     _add_callback(
         session,
         key=f"message:{event.call_sid}:{event.seq}:{event.node}",
         event=event,
         reason=CALLBACK_REASONS.get(event.node, f"message left at {event.node}"),
-        important=important,
-        due_at=deadline.due(event.at, settings),
+        important=important or emergency,
+        due_at=due_at,
         recording_url=str(event.detail["recording_url"])[:512],
+        queue="emergency" if emergency else None,
+        keeps_place=emergency,
+        try_from=event.at if emergency else None,
     )
 
 
@@ -113,7 +124,9 @@ def promise_queue_callback(session: Session, event: CallEvent, settings: Setting
 
 
 def call_back_if_abandoned(session: Session, event: CallEvent, settings: Settings) -> None:
-    """A caller who hung up after choosing a purpose gets one automatic callback per issue."""
+    """A caller who hung up with a need unmet (they chose a purpose or waited for a person)
+    gets one automatic callback per issue and day: within 15 minutes in office hours (of
+    the opening otherwise), an emergency at once and first in line. Never due at birth."""
     call = held_call(session, event.call_sid)
     if (
         call is None
@@ -121,19 +134,35 @@ def call_back_if_abandoned(session: Session, event: CallEvent, settings: Setting
         or not call.caller_number.startswith("+")
     ):
         return
-    purpose = call.queue or (call.category.value if call.category else None)
-    if purpose is None:
-        return  # hung up at the greeting or the main menu: nothing to call back about
+    emergency = call.queue == "emergency" or _went_the_emergency_way(session, call.call_sid)
+    purpose = "emergency" if emergency else _purpose(call)
+    if purpose is None or purpose in NOTHING_TO_CALL_BACK_ABOUT:
+        return  # hung up at the greeting or the main menu, or selling: nothing unmet
+    levels = service_levels()
     day = event.at.astimezone(settings.timezone).date().isoformat()
+    if emergency:
+        due_at, try_from = event.at + levels.callback_emergency, event.at
+    else:
+        due_at, try_from = next_opening(settings, event.at) + levels.callback_abandoned, None
     _add_callback(
         session,
         key=f"abandoned:{call.caller_number}:{purpose}:{day}",
         event=event,
         reason=f"abandoned {'in the queue' if call.queue else 'in the IVR'} at {purpose}",
-        important=False,
-        due_at=next_opening(settings, event.at),
+        important=emergency,
+        due_at=due_at,
         queue=purpose,
+        keeps_place=emergency,
+        try_from=try_from,
     )
+
+
+def _went_the_emergency_way(session: Session, call_sid: str) -> bool:
+    """The caller reached the emergency path (its menu, advice or queue) before hanging up."""
+    reached = select(CallEventRow.id).where(
+        CallEventRow.call_sid == call_sid, CallEventRow.node.like("emergency%")
+    )
+    return session.scalar(reached.limit(1)) is not None
 
 
 def _add_callback(
@@ -147,6 +176,7 @@ def _add_callback(
     recording_url: str | None = None,
     queue: str | None = None,
     keeps_place: bool = False,
+    try_from: datetime | None = None,
 ) -> None:
     """Its queue (what it is about) and language come from the call when not given."""
     call = held_call(session, event.call_sid)
@@ -162,6 +192,7 @@ def _add_callback(
         due_at=due_at,
         recording_url=recording_url,
         created_at=event.at,
+        next_attempt_at=try_from,
     )
     owe_callback(session, owed)
 

@@ -25,6 +25,7 @@ from ivr.models.outbound import (
 from ivr.models.residents import Resident, Unit, unit_label
 from ivr.models.staff import Availability, StaffRole, User
 from ivr.models.tickets import (
+    OPEN_STATUSES,
     Ticket,
     TicketKind,
     TicketLog,
@@ -34,6 +35,7 @@ from ivr.models.tickets import (
 )
 
 __all__ = [
+    "OPEN_STATUSES",
     "AttemptStatus",
     "AuditAction",
     "AuditEntry",

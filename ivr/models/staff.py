@@ -1,11 +1,12 @@
-"""The people who sign in to the desk and the console: agents, supervisors, admins."""
+"""Staff: agents, supervisors and admins sign in to the desk and the console; technicians
+work dispatched orders from a signed link on their phone."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Integer, String
+from sqlalchemy import JSON, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ivr.models.base import Base, enum_column
@@ -15,6 +16,7 @@ class StaffRole(StrEnum):
     AGENT = "agent"  # 客服接待员: takes calls at the desk
     SUPERVISOR = "supervisor"  # 客服主管: the desk and the console
     ADMIN = "admin"  # everything a supervisor can, plus managing people
+    TECHNICIAN = "technician"  # 维修人员: takes dispatched orders on a phone page, no sign-in
 
 
 class Availability(StrEnum):
@@ -36,6 +38,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[StaffRole] = mapped_column(enum_column(StaffRole))
     phone: Mapped[str] = mapped_column(String(20))  # E.164: the desk rings it to take a call
+    # A technician's trades (repair categories: water, electric, ...): who dispatch offers first.
+    trades: Mapped[list[str]] = mapped_column(JSON, default=list)
     availability: Mapped[Availability] = mapped_column(
         enum_column(Availability), default=Availability.AWAY
     )

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ivr.models.base import Base, enum_column
 from ivr.models.residents import Resident, Unit
+from ivr.models.staff import User
 
 
 class TicketKind(StrEnum):
@@ -25,15 +26,40 @@ class TicketPriority(StrEnum):
 
 
 class TicketStatus(StrEnum):
+    """Where an order stands. A repair: open, acknowledged, dispatched to a technician, on
+    site, done, closed. A complaint: open, acknowledged, investigated, answered, closed.
+    Either may be cancelled (with a reason) and reopened."""
+
     OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
     DISPATCHED = "dispatched"
-    IN_PROGRESS = "in_progress"
-    RESOLVED = "resolved"
+    ON_SITE = "on_site"
+    INVESTIGATED = "investigated"
+    DONE = "done"
+    ANSWERED = "answered"
     CLOSED = "closed"
+    CANCELLED = "cancelled"
 
     @property
     def is_open(self) -> bool:
-        return self in {TicketStatus.OPEN, TicketStatus.DISPATCHED, TicketStatus.IN_PROGRESS}
+        """Still owed work: on the desk's lists and the service-level sweep."""
+        return self in OPEN_STATUSES
+
+    @property
+    def is_finished(self) -> bool:
+        """The work is done (or the answer given): the return visit is what is left."""
+        return self in {TicketStatus.DONE, TicketStatus.ANSWERED}
+
+
+OPEN_STATUSES = frozenset(
+    {
+        TicketStatus.OPEN,
+        TicketStatus.ACKNOWLEDGED,
+        TicketStatus.DISPATCHED,
+        TicketStatus.ON_SITE,
+        TicketStatus.INVESTIGATED,
+    }
+)
 
 
 class Ticket(Base):
@@ -79,9 +105,21 @@ class Ticket(Base):
     acknowledged_at: Mapped[datetime | None]
     breach_warned_at: Mapped[datetime | None]
     breached_at: Mapped[datetime | None]
+    # The work order's own steps, stamped when they happen (R5's clocks run on these).
+    technician_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    dispatched_at: Mapped[datetime | None]
+    on_site_at: Mapped[datetime | None]
+    investigated_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    work_note: Mapped[str] = mapped_column(Text, default="")
+    materials: Mapped[str] = mapped_column(Text, default="")
+    fee_fen: Mapped[int | None] = mapped_column(Integer)  # 有偿服务: the charge, in fen
 
     unit: Mapped[Unit | None] = relationship()
     resident: Mapped[Resident | None] = relationship()
+    technician: Mapped[User | None] = relationship()
     log: Mapped[list[TicketLog]] = relationship(
         back_populates="ticket", order_by="[TicketLog.at, TicketLog.id]"
     )

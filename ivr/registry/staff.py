@@ -7,6 +7,7 @@ and the caller commits.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -14,6 +15,7 @@ from sqlalchemy import and_, case, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ivr.core.service_levels import load_service_levels
 from ivr.models import Availability, StaffRole, User
 from ivr.registry.residents import is_e164, normalise_phone
 
@@ -23,6 +25,12 @@ MIN_PASSWORD_LENGTH = 8
 HASH_METHOD = "scrypt"  # werkzeug.security: memory-hard, salted
 
 _USERNAME = re.compile(r"[\w.\-]{1,64}")
+
+
+@cache
+def repair_trades() -> tuple[str, ...]:
+    """A technician's possible trades: the repair categories the service levels know."""
+    return tuple(load_service_levels().repair_categories)
 
 
 class StaffError(ValueError):
@@ -79,10 +87,17 @@ def add_user(
     phone: str,
     now: datetime,
     display_name: str = "",
+    trades: Iterable[str] = (),
 ) -> User:
     """Add a member of staff; raises StaffError for bad details or a taken username."""
     username, phone = normalise_username(username), normalise_phone(phone)
     problems = check_new_account(username, password, phone)
+    chosen = sorted({trade.strip().lower() for trade in trades if trade.strip()})
+    unknown = [trade for trade in chosen if trade not in repair_trades()]
+    if unknown:
+        problems.append(f"unknown trade {', '.join(unknown)}: one of {', '.join(repair_trades())}")
+    if chosen and role != StaffRole.TECHNICIAN:
+        problems.append("only a technician has trades")
     if problems:
         raise StaffError("; ".join(problems))
     if find_user(session, username) is not None:
@@ -96,6 +111,7 @@ def add_user(
         availability=Availability.AWAY,
         failed_logins=0,
         created_at=now,
+        trades=chosen,
     )
     session.add(user)
     session.flush()

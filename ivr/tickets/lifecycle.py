@@ -24,6 +24,7 @@ from ivr.core.prompts import Catalogue, moment_words, visit_window
 from ivr.core.service_levels import ServiceLevels, load_service_levels
 from ivr.core.ticket_numbers import number_for
 from ivr.models import (
+    OPEN_STATUSES,
     Callback,
     CallbackKind,
     Ticket,
@@ -41,6 +42,8 @@ from ivr.tickets.number_blocks import lease_in
 log = logging.getLogger(__name__)
 
 MAX_LEVEL = 3
+# Nobody has been on site yet: the on-site promise still runs (a real timestamp stops it).
+AWAITING_VISIT = (TicketStatus.OPEN, TicketStatus.ACKNOWLEDGED, TicketStatus.DISPATCHED)
 RETURN_VISIT_CALL_AFTER = timedelta(hours=2)
 DISSATISFIED = 3
 
@@ -216,24 +219,11 @@ def _tell_managers(
 ) -> None:
     """No engineer took an emergency: the first escalation contacts are texted at once, so
     a person sends help even at night, before any agent is in to call the resident back."""
-    locale = settings.default_locale
-    facts = _facts(ticket)
-    kind = _text(catalogues, locale, f"emergency.kind.{facts['emg']}", settings)
-    unit = facts["unit"] or _text(catalogues, locale, "oncall.unit_unknown", settings)
-    body = _text(
-        catalogues,
-        locale,
-        "sms.emergency_unanswered",
-        settings,
-        number=ticket.number,
-        unit=unit,
-        kind=kind,
-        caller=ticket.caller_number,
-    )
+    body = _emergency_text(catalogues, "sms.emergency_unanswered", settings, _facts(ticket))
     contacts = settings.escalation_contacts[:MANAGERS_TOLD]
     for contact in contacts:
         key = f"ticket:{ticket.id}:unanswered:{contact}"
-        _queue(session, follow, key, contact, body, "emergency_unanswered", now)
+        queue_text(session, follow, key, contact, body, "emergency_unanswered", now)
     if contacts:
         log_on_ticket(session, ticket, "managers-told", now, "managers_told", to=list(contacts))
 
@@ -254,7 +244,8 @@ def _owe_emergency_callback(session: Session, ticket: Ticket, now: datetime, why
         call_sid=ticket.call_sid,
         phone=ticket.caller_number,
         reason=reason,
-        due_at=now,
+        due_at=now + service_levels().callback_emergency,  # tried at once, never due at birth
+        next_attempt_at=now,
         created_at=now,
         important=True,
         keeps_place=True,
@@ -278,24 +269,31 @@ def text_engineer(
     follow = FollowUps()
     if not phone.startswith("+"):
         return follow
+    body = _emergency_text(catalogues, "sms.engineer_alert", settings, facts)
+    order = facts.get("number") or facts.get("call_sid") or ""
+    queue_text(session, follow, f"engineer:{order}:{phone}", phone, body, "engineer_alert", now)
+    return follow
+
+
+def _emergency_text(
+    catalogues: Mapping[str, Catalogue], key: str, settings: Settings, facts: Mapping[str, Any]
+) -> str:
+    """An SMS about an emergency order, to staff: its number, the unit, the kind, the caller."""
     locale = settings.default_locale
-    kind = _text(catalogues, locale, f"emergency.kind.{facts.get('emg') or 'other'}", settings)
-    unit = str(facts.get("unit") or "") or _text(
+    kind = text_for(catalogues, locale, f"emergency.kind.{facts.get('emg') or 'other'}", settings)
+    unit = str(facts.get("unit") or "") or text_for(
         catalogues, locale, "oncall.unit_unknown", settings
     )
-    body = _text(
+    return text_for(
         catalogues,
         locale,
-        "sms.engineer_alert",
+        key,
         settings,
         number=str(facts.get("number") or ""),
         unit=unit,
         kind=kind,
         caller=str(facts.get("caller") or ""),
     )
-    order = facts.get("number") or facts.get("call_sid") or ""
-    _queue(session, follow, f"engineer:{order}:{phone}", phone, body, "engineer_alert", now)
-    return follow
 
 
 def _new_ticket(session: Session, event: CallEvent, kind: TicketKind, settings: Settings) -> Ticket:
@@ -379,7 +377,7 @@ def _plan_complaint(ticket: Ticket, levels: ServiceLevels, settings: Settings) -
 # --- messages -----------------------------------------------------------------------
 
 
-def _text(
+def text_for(
     catalogues: Mapping[str, Catalogue], locale: str, key: str, settings: Settings, **values: str
 ) -> str:
     catalogue = catalogues.get(locale) or catalogues[settings.default_locale]
@@ -409,7 +407,7 @@ def _confirm_by_sms(
     if ticket.kind == TicketKind.REPAIR and ticket.priority != TicketPriority.EMERGENCY:
         # The visit window the caller chose; with none chosen, no time we did not agree.
         key = key if window else "sms.repair_confirmation_no_slot"
-    body = _text(
+    body = text_for(
         catalogues,
         ticket.locale,
         key,
@@ -417,7 +415,7 @@ def _confirm_by_sms(
         number=ticket.number,
         when=window if when is None else _when(when, settings, catalogues, ticket.locale),
     )
-    _queue(
+    queue_text(
         session,
         follow,
         f"ticket:{ticket.id}:confirmation",
@@ -426,6 +424,18 @@ def _confirm_by_sms(
         "confirmation",
         now,
     )
+
+
+def visit_words(
+    ticket: Ticket, settings: Settings, catalogues: Mapping[str, Catalogue], locale: str
+) -> str:
+    """When someone comes, as a text to the resident or technician words it: the agreed
+    window (12月3日上午9:00–12:00), else the on-site promise; "" with neither."""
+    catalogue = catalogues.get(locale) or catalogues[settings.default_locale]
+    if ticket.appointment_start is not None and ticket.appointment_end is not None:
+        zone = settings.timezone
+        return visit_window(catalogue, ticket.appointment_start, ticket.appointment_end, zone)
+    return _when(ticket.on_site_by, settings, catalogues, locale)
 
 
 def _window(ticket: Ticket, settings: Settings, catalogues: Mapping[str, Catalogue]) -> str:
@@ -438,7 +448,7 @@ def _window(ticket: Ticket, settings: Settings, catalogues: Mapping[str, Catalog
     )
 
 
-def _queue(
+def queue_text(
     session: Session, follow: FollowUps, key: str, to: str, body: str, purpose: str, now: datetime
 ) -> None:
     message_id = queue_sms(session, dedupe_key=key, to=to, body=body, purpose=purpose, now=now)
@@ -472,7 +482,7 @@ def _notify_level(
             role=role,
         )
         return
-    body = _text(
+    body = text_for(
         catalogues,
         settings.default_locale,
         "sms.return_visit_dissatisfied" if why else "sms.escalation",
@@ -481,7 +491,7 @@ def _notify_level(
         role=role,
         when=_when(ticket.resolve_by, settings, catalogues, settings.default_locale),
     )
-    _queue(
+    queue_text(
         session,
         follow,
         f"ticket:{ticket.id}:level:{level}{suffix}",
@@ -564,13 +574,15 @@ def flag_service_levels(
     return follow
 
 
-def _next_deadline(ticket: Ticket) -> datetime | None:
-    if not ticket.status.is_open:
-        return None
-    waiting_for_visit = ticket.status in {TicketStatus.OPEN, TicketStatus.DISPATCHED}
-    candidates = [ticket.resolve_by, ticket.on_site_by if waiting_for_visit else None]
-    present = [moment for moment in candidates if moment is not None]
+def next_deadline(ticket: Ticket) -> datetime | None:
+    """The on-site promise while nobody has been there (R5), else the resolve-by deadline."""
+    visit = ticket.on_site_by if ticket.status in AWAITING_VISIT else None
+    present = [moment for moment in (visit, ticket.resolve_by) if moment is not None]
     return min(present) if present else None
+
+
+def _next_deadline(ticket: Ticket) -> datetime | None:
+    return next_deadline(ticket) if ticket.status.is_open else None
 
 
 def _warn_supervisor(
@@ -585,7 +597,7 @@ def _warn_supervisor(
     contacts = settings.escalation_contacts
     if len(contacts) < 2:
         return
-    body = _text(
+    body = text_for(
         catalogues,
         settings.default_locale,
         "sms.sla_warning",
@@ -593,7 +605,7 @@ def _warn_supervisor(
         number=ticket.number,
         when=_when(deadline, settings, catalogues, settings.default_locale),
     )
-    _queue(
+    queue_text(
         session, follow, f"ticket:{ticket.id}:sla-warning", contacts[1], body, "sla_warning", now
     )
 
@@ -601,10 +613,9 @@ def _warn_supervisor(
 def tickets_needing_attention(session: Session, now: datetime) -> Iterable[Ticket]:
     """Open tickets whose escalation is due or whose deadline is within the warning window."""
     horizon = now + service_levels().warn_before + timedelta(minutes=1)
-    open_statuses = [TicketStatus.OPEN, TicketStatus.DISPATCHED, TicketStatus.IN_PROGRESS]
     return session.scalars(
         select(Ticket)
-        .where(Ticket.status.in_(open_statuses))
+        .where(Ticket.status.in_(OPEN_STATUSES))
         .where(
             or_(
                 and_(Ticket.escalation_due.is_not(None), Ticket.escalation_due <= now),
@@ -616,16 +627,20 @@ def tickets_needing_attention(session: Session, now: datetime) -> Iterable[Ticke
     )
 
 
-def resolve_ticket(session: Session, ticket: Ticket, now: datetime, by: str) -> None:
+def resolve_ticket(
+    session: Session, ticket: Ticket, now: datetime, by: str, **detail: str | None
+) -> None:
     """Work done: the return visit (回访) falls due 24 hours later (R5, R6), and an
-    automated survey call is promised for it."""
+    automated survey call is promised for it. `detail` (notes, materials, fee) goes on the
+    history line."""
     if ticket.resolved_at is not None:
         return
-    ticket.status = TicketStatus.RESOLVED
+    ticket.status = TicketStatus.DONE if ticket.kind == TicketKind.REPAIR else TicketStatus.ANSWERED
     ticket.resolved_at = now
     ticket.return_visit_due = now + service_levels().return_visit_after
     # Keyed by the moment: a ticket reopened and resolved again is resolved (and visited) again.
-    log_on_ticket(session, ticket, f"resolved:{now.isoformat()}", now, "resolved", by=by)
+    shown = {key: value for key, value in detail.items() if value}
+    log_on_ticket(session, ticket, f"resolved:{now.isoformat()}", now, "resolved", by=by, **shown)
     _promise_return_visit(session, ticket, now)
 
 
@@ -669,10 +684,23 @@ def note_return_visit(
     noted = log_on_ticket(
         session, ticket, key, now, "return_visit", rating=rating, satisfaction=label
     )
-    if not noted or rating != DISSATISFIED:
+    if not noted:
         return FollowUps()
-    why = Reopening(f"return-visit-{callback_id}", "dissatisfied at the return visit")
+    if rating != DISSATISFIED:
+        _close_after_return_visit(session, ticket, now, label)
+        return FollowUps()
+    why = Reopening(f"return-visit-{callback_id}", "回访不满意")
     return reopen_and_escalate(session, ticket, why, now, settings, catalogues)
+
+
+def _close_after_return_visit(session: Session, ticket: Ticket, now: datetime, label: str) -> None:
+    """A resident content with finished work: the order is archived (归档)."""
+    if not ticket.status.is_finished:
+        return
+    ticket.status, ticket.closed_at = TicketStatus.CLOSED, now
+    log_on_ticket(
+        session, ticket, f"closed:{now.isoformat()}", now, "closed", by="回访", satisfaction=label
+    )
 
 
 @dataclass(frozen=True)
@@ -692,7 +720,8 @@ def reopen_and_escalate(
     """Open again with fresh deadlines, one level up (at most the top), and tell that level."""
     ticket.status, ticket.resolved_at, ticket.return_visit_due = TicketStatus.OPEN, None, None
     ticket.acknowledged_at = ticket.breach_warned_at = ticket.breached_at = None
-    _replan(ticket, now, settings)
+    ticket.closed_at = ticket.dispatched_at = ticket.on_site_at = ticket.investigated_at = None
+    replan(ticket, now, settings)
     ticket.escalation_level = min(ticket.escalation_level + 1, MAX_LEVEL)
     level = ticket.escalation_level
     log_on_ticket(session, ticket, f"reopened:{why.key}", now, "reopened", reason=why.reason)
@@ -712,7 +741,7 @@ def reopen_and_escalate(
     return follow
 
 
-def _replan(ticket: Ticket, now: datetime, settings: Settings) -> None:
+def replan(ticket: Ticket, now: datetime, settings: Settings) -> None:
     """The deadlines of a reopened ticket, counted from now."""
     levels = service_levels()
     if ticket.kind == TicketKind.COMPLAINT:

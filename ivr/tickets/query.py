@@ -30,12 +30,11 @@ from ivr.store.filters import (
     typed_number,
     whole_number,
 )
-from ivr.tickets.lifecycle import service_levels
+from ivr.tickets.lifecycle import AWAITING_VISIT, next_deadline, service_levels
 
 PAGE_SIZE = 50
 TICKETS_BY_CREATION: Keyset[Ticket] = Keyset(Ticket.created_at, Ticket.id)
 OPEN_STATUSES = tuple(status for status in TicketStatus if status.is_open)
-AWAITING_VISIT = (TicketStatus.OPEN, TicketStatus.DISPATCHED)
 LEVELS = (1, 2, 3)
 MAX_UNIT_LENGTH = 64
 
@@ -61,13 +60,6 @@ def at_risk(now: datetime) -> ColumnElement[bool]:
         Ticket.breached_at.is_(None),
         or_(visit_due, Ticket.resolve_by <= horizon),
     )
-
-
-def next_deadline(ticket: Ticket) -> datetime | None:
-    """The on-site promise while nobody has been (R5), else the resolve-by deadline."""
-    visit = ticket.on_site_by if ticket.status in AWAITING_VISIT else None
-    present = [moment for moment in (visit, ticket.resolve_by) if moment is not None]
-    return min(present) if present else None
 
 
 def sla_state(ticket: Ticket, now: datetime) -> SlaState | None:

@@ -89,6 +89,7 @@ def test_the_openapi_document_is_valid_and_public(app: Flask) -> None:
         "/api/queues",
         "/api/tickets",
         "/api/tickets/{ticket}",
+        "/api/tickets/{ticket}/transitions",
     ]
 
 

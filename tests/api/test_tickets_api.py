@@ -168,7 +168,7 @@ def what_happened_next(session: Session, by_sid: Mapping[str, Ticket]) -> None:
     escalate_if_due(session, by_sid["CA03"], local(2026, 11, 3, 11, 30), settings, catalogues)
     close(session, by_sid["CA04"], local(2026, 11, 4, 17))
     by_sid["CA05"].status = TicketStatus.DISPATCHED
-    by_sid["CA06"].status = TicketStatus.IN_PROGRESS
+    by_sid["CA06"].status = TicketStatus.ON_SITE
 
 
 @pytest.fixture
@@ -255,7 +255,7 @@ def test_pages_keep_their_filters(app: Flask, ticket_ids: dict[str, int]) -> Non
     [
         ("kind=complaint", ["CA04", "CA03", "CA00"]),
         ("status=open", ["CA07", "CA03", "CA02"]),
-        ("status=in_progress", ["CA06"]),
+        ("status=on_site", ["CA06"]),
         ("priority=emergency", ["CA02"]),
         ("priority=high", ["CA04"]),
         ("open=true", ["CA07", "CA06", "CA05", "CA03", "CA02"]),
@@ -289,7 +289,11 @@ def test_filters(app: Flask, ticket_ids: dict[str, int], query: str, sids: list[
     ("query", "message"),
     [
         ("kind=leak", "kind must be one of: repair, complaint"),
-        ("status=done", "status must be one of: open, dispatched, in_progress, resolved, closed"),
+        (
+            "status=resolved",
+            "status must be one of: open, acknowledged, dispatched, on_site, investigated, done,"
+            " answered, closed, cancelled",
+        ),
         ("priority=urgent", "priority must be one of: emergency, high, normal"),
         ("breached=yes", "breached must be true or false"),
         ("open=1", "open must be true or false"),
@@ -366,7 +370,7 @@ def test_a_resolved_repair_is_due_its_return_visit(app: Flask, ticket_ids: dict[
     status, body = api_get(app, f"/api/tickets/{ticket_ids['CA01']}")
     assert status == 200
     assert (body["status"], body["resolved_at"], body["return_visit_due"], body["closed_at"]) == (
-        "resolved",
+        "done",
         "2026-11-01T07:00:00+00:00",
         "2026-11-02T07:00:00+00:00",  # R5: 回访 within 24 hours
         None,

@@ -190,10 +190,13 @@ def test_the_resident_rates_the_work(
         1,
         f"return visit: {label} ({rating})",
     )
-    assert history(office.app)[-1 if rating != "3" else 2] == (
+    # Satisfied or average: archived; dissatisfied: reopened and escalated.
+    assert history(office.app)[-2 if rating != "3" else 2] == (
         "return_visit",
         {"rating": int(rating), "satisfaction": label},
     )
+    if rating != "3":
+        assert history(office.app)[-1] == ("closed", {"by": "回访", "satisfaction": label})
     [logged] = stored(office.app, Call, call_sid=call.sid)
     assert (logged.direction, logged.satisfaction, logged.category, logged.handler) == (
         "outbound",
@@ -234,8 +237,8 @@ def test_dissatisfied_reopens_the_repair_and_tells_the_next_level(
     ]
     logged = dict(history(office.app))
     assert (logged["reopened"], logged["escalated"], logged["notified"]) == (
-        {"reason": "dissatisfied at the return visit"},
-        {"level": 2, "reason": "dissatisfied at the return visit"},
+        {"reason": "回访不满意"},
+        {"level": 2, "reason": "回访不满意"},
         {"level": 2, "role": "客服主管"},
     )
     texts = [(m.to_number, m.purpose, m.body) for m in stored(office.app, OutboundMessage)]
@@ -293,7 +296,7 @@ def test_odd_answers_are_asked_again_twice_then_thanked(office: Office, resolved
     survey = the_survey(office.app)
     assert (survey.status, survey.outcome) == (CallbackStatus.DONE, "return visit: no rating given")
     assert [kind for kind, _ in history(office.app)] == ["created", "resolved"]
-    assert the_ticket(office.app).status == TicketStatus.RESOLVED
+    assert the_ticket(office.app).status == TicketStatus.DONE
 
 
 def test_an_unanswered_survey_is_tried_three_times_then_unreachable(

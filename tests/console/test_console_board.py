@@ -239,7 +239,7 @@ def test_tickets_about_to_breach_soonest_deadline_first(
         # On site already: only the resolve-by deadline counts, and it is far off.
         ticket(
             "1123003",
-            status=TicketStatus.IN_PROGRESS,
+            status=TicketStatus.ON_SITE,
             on_site_by=NOW + timedelta(minutes=10),
             resolve_by=NOW + timedelta(hours=20),
         ),
@@ -249,7 +249,7 @@ def test_tickets_about_to_breach_soonest_deadline_first(
         ),
         ticket(
             "1123006",
-            status=TicketStatus.RESOLVED,
+            status=TicketStatus.DONE,
             resolve_by=NOW + timedelta(minutes=5),
         ),
     )

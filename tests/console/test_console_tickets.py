@@ -78,7 +78,7 @@ def tickets(app: Flask) -> dict[str, int]:
                     priority=TicketPriority.HIGH,
                     category="security",
                     sla_tier="major",
-                    status=TicketStatus.RESOLVED,
+                    status=TicketStatus.DONE,
                     created_at=NOW - timedelta(days=1) + HOUR,
                     escalation_level=3,
                     resolve_by=NOW - 10 * HOUR,
@@ -151,7 +151,7 @@ def test_the_list_shows_masked_numbers_deadlines_and_flags(
     assert row is not None
     text = " ".join(re.sub(r"<[^>]+>", " ", row.group(1)).split())
     assert text == (
-        "1121001 2026-11-21 10:00 投诉单 噪音和邻里 已受理 1栋1单元101室 139****9001"
+        "1121001 2026-11-21 10:00 投诉单 噪音和邻里 待处理 1栋1单元101室 139****9001"
         " 11-23 08:00 已超时 Breached 2 · 客服主管"
     )
 
@@ -171,7 +171,7 @@ def test_the_filter_form_keeps_what_was_chosen(
     ("query", "message"),
     [
         ("kind=invoice", "kind must be one of: repair, complaint"),
-        ("status=lost", "status must be one of: open, dispatched"),
+        ("status=lost", "status must be one of: open, acknowledged, dispatched"),
         ("priority=urgent", "priority must be one of: emergency, high, normal"),
         ("category=ghosts", "category must be one of: water, electric"),
         ("sla=late", "sla must be one of: breached, at_risk"),

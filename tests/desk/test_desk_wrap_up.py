@@ -106,7 +106,7 @@ def test_the_form_shows_the_call_and_the_callers_open_tickets(
     assert '<dd id="wrap-up-caller">张伟 · +8613800138000</dd>' in page
     assert '<dd id="wrap-up-unit">1栋1单元101室</dd>' in page
     assert "main_menu: pressed 0 -&gt; person" in page
-    assert "报修单 1116004 · 已受理" in page
+    assert "报修单 1116004 · 待处理" in page
     assert 'name="disposition" value="repair_order"' in page
 
 
@@ -211,7 +211,7 @@ def test_the_wrap_up_notes_on_and_resolves_an_open_ticket_once(
         assert status == 303
 
     [ticket] = stored(app, Ticket)
-    assert (ticket.status, ticket.resolved_at) == (TicketStatus.RESOLVED, clock.now())
+    assert (ticket.status, ticket.resolved_at) == (TicketStatus.DONE, clock.now())
     assert ticket.return_visit_due == clock.now() + timedelta(hours=24)
     notes = [
         (e.kind, e.detail)

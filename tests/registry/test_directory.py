@@ -217,7 +217,7 @@ def test_open_tickets_are_found_by_caller_newest_first(
         caller_number="+86 138 0013 8000",
         created_at=REPORTED + timedelta(minutes=5),
     )
-    make_ticket("1123003", status=TicketStatus.IN_PROGRESS, caller_number=ENGLISH)
+    make_ticket("1123003", status=TicketStatus.ON_SITE, caller_number=ENGLISH)
     tickets = snapshot(db).open_tickets_for(OWNER)
     assert [(t.number, t.kind, t.status, t.unit_label, t.created_at) for t in tickets] == [
         (
@@ -253,7 +253,7 @@ def test_an_open_ticket_is_found_by_its_number(db: Database, make_ticket: MakeTi
     assert directory.open_tickets_for("") == ()
 
 
-@pytest.mark.parametrize("status", [TicketStatus.RESOLVED, TicketStatus.CLOSED])
+@pytest.mark.parametrize("status", [TicketStatus.DONE, TicketStatus.CLOSED])
 def test_finished_tickets_are_not_in_the_directory(
     db: Database, make_ticket: MakeTicket, status: TicketStatus
 ) -> None:

@@ -377,7 +377,7 @@ def test_open_tickets_and_pending_callbacks_keep_the_number_to_call_back(
     one_call(app, OLD, clock.now() - timedelta(days=400))
     with app.app_context(), services().db.session() as session:
         ticket = session.scalars(select(Ticket)).one()
-        ticket.status = TicketStatus.IN_PROGRESS
+        ticket.status = TicketStatus.ON_SITE
         session.scalars(select(Callback)).one().status = CallbackStatus.PENDING
     purge(app, clock)
     assert stored(app, Ticket)[0].caller_number == RESIDENT

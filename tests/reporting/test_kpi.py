@@ -130,7 +130,7 @@ def ticket(number: str, kind: TicketKind, created: datetime, **fields: Any) -> T
 
 
 def tickets() -> list[Ticket]:
-    resolved = TicketStatus.RESOLVED
+    resolved = TicketStatus.DONE
     return [
         ticket("11020001", TicketKind.REPAIR, local(11, 2, 9, 12),
                resolve_by=local(11, 2, 21), resolved_at=local(11, 2, 18), status=resolved),

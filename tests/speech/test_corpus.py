@@ -58,17 +58,17 @@ def test_the_tuning_and_held_out_parts_do_not_share_a_sentence() -> None:
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
 def test_main_menu_routing_on_the_held_out_part(held_out: Report, locale: str) -> None:
     tally = held_out.total(locale, "main_menu")
-    assert tally.rate(tally.routed) >= 87.0
+    assert tally.rate(tally.routed) >= 88.0
 
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
 def test_emergencies_are_mostly_reached_in_one_sentence(held_out: Report, locale: str) -> None:
     tally = held_out.total(locale, "emergencies")
-    assert tally.rate(tally.right) >= 85.0
+    assert tally.rate(tally.right) >= 70.0
 
 
 def test_a_denial_is_never_heard_as_a_yes(held_out: Report) -> None:
     taken = {k: n for k, n in held_out.confusion.items() if k[1] == "no" and k[2] == "yes"}
     assert taken == {}
     tally = held_out.total(None, "yes/no")
-    assert tally.rate(tally.right) >= 95.0
+    assert tally.rate(tally.right) >= 90.0

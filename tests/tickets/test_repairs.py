@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -249,7 +249,12 @@ def test_an_emergency_out_of_hours_with_nobody_answering_leaves_an_urgent_messag
     with hotline.app_context(), services().db.reader() as session:
         [callback] = session.scalars(select(Callback))
     assert (callback.important, callback.reason) == (True, "emergency: nobody on duty answered")
-    assert callback.due_at == datetime(2026, 11, 23, 21, 0, tzinfo=SHANGHAI)
+    # At once and first in line, at any hour: not at the next closing time.
+    assert (callback.due_at, callback.next_attempt_at, callback.queue) == (
+        clock.now() + timedelta(minutes=5),
+        clock.now(),
+        "emergency",
+    )
     assert [t.priority for t in tickets(hotline)] == ["emergency"]
 
 
@@ -366,7 +371,7 @@ def test_a_resolved_order_is_due_a_return_visit_next_day(
         resolve_ticket(session, ticket, done, by="engineer 7")
         resolve_ticket(session, ticket, done, by="engineer 7")
     [ticket] = tickets(hotline)
-    assert (ticket.status, ticket.resolved_at) == ("resolved", done)
+    assert (ticket.status, ticket.resolved_at) == ("done", done)
     assert ticket.return_visit_due == datetime(2026, 11, 24, 16, 0, tzinfo=SHANGHAI)
     assert [kind for kind, _ in ticket_log(hotline, ticket.id)] == ["created", "resolved"]
 

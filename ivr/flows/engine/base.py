@@ -73,7 +73,9 @@ class EngineBase:
         self.voices = {locale: catalogue.voice for locale, catalogue in catalogues.items()}
         # Trained once per process for the same examples; a web process trains in the
         # background so it answers its first call at once.
-        self.listener = Listener(flow, background=speech_in_background)
+        # The host's web processes share what one of them learned (IVR_DATA_DIR/speech).
+        cache = settings.data_dir / "speech" if speech_in_background else None
+        self.listener = Listener(flow, background=speech_in_background, cache=cache)
         self._silent = self._silent_nodes()
         self._replies = self._reply_handlers()
 

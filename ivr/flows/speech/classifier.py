@@ -12,6 +12,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ivr.flows.speech.text import has_han, normalise, syllables
 
@@ -62,6 +63,18 @@ class Classifier:
         exps = [math.exp(t - top) for t in totals]
         whole = sum(exps)
         return {label: e / whole for label, e in zip(self.labels, exps, strict=True)}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"labels": self.labels, "bias": self.bias, "weights": self.weights}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Classifier:
+        labels = tuple(str(label) for label in raw["labels"])
+        bias = tuple(float(b) for b in raw["bias"])
+        weights = {str(f): tuple(float(w) for w in row) for f, row in raw["weights"].items()}
+        if len(bias) != len(labels) or any(len(row) != len(labels) for row in weights.values()):
+            raise ValueError("a model's rows do not match its labels")
+        return cls(labels=labels, weights=weights, bias=bias)
 
     def best(self, text: str) -> tuple[str, float]:
         scores = self.scores(text)

@@ -33,8 +33,9 @@ NEGATIONS: Mapping[str, tuple[str, ...]] = {
     "en-US": ("not", "dont", "do not", "never", "isnt", "without"),
 }
 NEGATION_REACH = {"zh-CN": 3, "en-US": 3}
-# 不 alone takes out only the word right after it: 「不投诉」, but 「不知道怎么报修」 is a repair.
-ADJACENT_NEGATIONS: Mapping[str, tuple[str, ...]] = {"zh-CN": ("不",), "en-US": ("no",)}
+# 不 and 没 alone take out only the word right after them: 「不投诉」「没关着人」, but 「不知道怎么
+# 报修」 is a repair.
+ADJACENT_NEGATIONS: Mapping[str, tuple[str, ...]] = {"zh-CN": ("不", "没"), "en-US": ("no",)}
 # A clause about something that happened before is not an emergency now:
 # 「上个月停电的事我想投诉」.
 PAST: Mapping[str, tuple[str, ...]] = {
@@ -107,9 +108,10 @@ class Sentence:
     def chinese(self) -> bool:
         return self.locale == "zh-CN"
 
-    def finds(self, word: str) -> Iterable[tuple[int, int, int, bool]]:
-        """(clause, start, end, by_sound) for each place the word is said. A word written
-        ``电梯+里面`` is its parts said in that order in one clause."""
+    def finds(self, word: str) -> Iterable[tuple[int, int, int, bool, bool]]:
+        """(clause, start, end, by_sound, a later part negated) for each place the word is
+        said. A word written ``电梯+里面`` is its parts said in that order; 「燃气灶打不着，
+        没有煤气味」 says 燃气+味 with its 味 negated."""
         pieces = _pieces(word, self.chinese)
         if not all(pieces):
             return
@@ -123,29 +125,40 @@ class Sentence:
                 yield from self._rest(index, list(pieces[1:]), start, end, by_sound)
 
     def _rest(
-        self, index: int, pieces: list[str], start: int, end: int, sound: bool
-    ) -> Iterator[tuple[int, int, int, bool]]:
+        self,
+        index: int,
+        pieces: list[str],
+        start: int,
+        end: int,
+        sound: bool,
+        negated: bool = False,
+    ) -> Iterator[tuple[int, int, int, bool, bool]]:
         """The later parts of a combined word, in this clause or the ones after it
         (「电梯卡在两层中间，里面有个老人」); a hit across clauses ends with its first."""
         if not pieces:
-            yield index, start, end, sound
+            yield index, start, end, sound, negated
             return
         later = self._places(index, pieces[0], end)[:1]
         if later:
-            _, later_end, later_sound = later[0]
-            yield from self._rest(index, pieces[1:], start, later_end, sound or later_sound)
+            later_start, later_end, later_sound = later[0]
+            negated = negated or self.negated(index, later_start, since=end)
+            yield from self._rest(
+                index, pieces[1:], start, later_end, sound or later_sound, negated
+            )
             return
         for clause in range(index + 1, len(self.parts)):
-            if self._places(clause, pieces[0], 0):
-                yield from self._rest_beyond(clause, pieces[1:], index, start)
+            found = self._places(clause, pieces[0], 0)
+            if found:
+                negated = negated or self.negated(clause, found[0][0])
+                yield from self._rest_beyond(clause, pieces[1:], index, start, negated)
                 return
 
     def _rest_beyond(
-        self, clause: int, pieces: list[str], index: int, start: int
-    ) -> Iterator[tuple[int, int, int, bool]]:
+        self, clause: int, pieces: list[str], index: int, start: int, negated: bool
+    ) -> Iterator[tuple[int, int, int, bool, bool]]:
         if all(any(self._places(c, piece, 0) for c in range(clause, len(self.parts)))
                for piece in pieces):  # fmt: skip
-            yield index, start, len(self.parts[index]), False
+            yield index, start, len(self.parts[index]), False, negated
 
     def _target(self, word: str) -> str:
         return _normal(word, self.chinese)
@@ -178,9 +191,9 @@ class Sentence:
                 found = joined.find(wanted, found + 1)
         return sorted(places)
 
-    def negated(self, clause: int, start: int) -> bool:
-        """Whether a negation governs the word starting here."""
-        before = self.parts[clause][:start]
+    def negated(self, clause: int, start: int, since: int = 0) -> bool:
+        """Whether a negation governs the word starting here (said after `since`)."""
+        before = self.parts[clause][since:start]
         reach = NEGATION_REACH[self.locale]
         if self.chinese:
             before = _without_questions(before)
@@ -266,10 +279,10 @@ def find_hits(sentence: Sentence, words: Mapping[str, Sequence[str]]) -> list[Hi
     """Every keyword said, by option key, with whether a negation governs it; a word that
     shares letters with a longer word of another option is dropped."""
     hits = [
-        Hit(key, word, clause, start, end, sound, sentence.negated(clause, start))
+        Hit(key, word, clause, start, end, sound, later or sentence.negated(clause, start))
         for key, option_words in words.items()
         for word in option_words
-        for clause, start, end, sound in sentence.finds(word)
+        for clause, start, end, sound, later in sentence.finds(word)
     ]
     return [h for h in hits if not any(h.beaten_by(o) and o.key != h.key for o in hits)]
 

@@ -8,15 +8,27 @@ classifier is only fairly sure of is asked back (「您是要报修吗？」) ra
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import importlib.metadata
+import json
+import logging
+import multiprocessing
+import os
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ivr.flows.definition import Flow, Node, Option
 from ivr.flows.speech.classifier import NOT_FOR_US, Classifier, train
 from ivr.flows.speech.keywords import Hit, Sentence, chosen_key, find_hits
 from ivr.flows.speech.text import has_han, normalise
+
+log = logging.getLogger(__name__)
+MODEL_FORMAT = 1  # the cache file's layout; a change here retires every older file
 
 LOCALES = ("zh-CN", "en-US")
 SURE = 0.45  # the classifier decides alone from here
@@ -74,12 +86,14 @@ class MenuModels:
 class Listener:
     """Everything the flow's menus need to understand speech, trained once per flow."""
 
-    def __init__(self, flow: Flow, background: bool = False) -> None:
+    def __init__(self, flow: Flow, background: bool = False, cache: Path | None = None) -> None:
         """`background`: train in a thread, started by `start_training` or the first
         sentence heard, and hear with keywords alone until it is done, so a process answers
         its first call at once (training takes seconds) and one that hears nothing (a
-        worker) never trains."""
+        worker) never trains. `cache`: a folder the host's processes share the learned
+        models in (see `_train`)."""
         self.flow = flow
+        self.cache = cache
         self.fingerprint = _fingerprint(flow)
         self.emergency_menu = flow.nodes.get(flow.emergencies or "")
         self.background = background
@@ -88,7 +102,7 @@ class Listener:
 
     def start_training(self) -> None:
         if not self.trained:
-            _train_in_background(self.flow, self.fingerprint)
+            _train_in_background(self.flow, self.fingerprint, self.cache)
 
     @property
     def trained(self) -> bool:
@@ -172,6 +186,10 @@ class Listener:
         said = sentence.without([h for h in hits if h.negated])
         label, score = model.best(said)
         if label == NOT_FOR_US or score < EMERGENCY_SURE:
+            return None
+        # It must name the thing too (电梯, 水, 火…; "no electricity" names it): 「车被堵在里面
+        # 出不去」 only sounds like a lift.
+        if not find_hits(sentence, {label: menu.options[label].keywords.get(sentence.locale, ())}):
             return None
         why = (f"sounds like the emergency examples ({score:.2f})",)
         return Heard(menu.options[label], "emergency", score, emergency=True, why=why)
@@ -292,28 +310,130 @@ def _fingerprint(flow: Flow) -> str:
     return hashlib.sha256(repr(_teaching(flow)).encode()).hexdigest()
 
 
-def _train(flow: Flow, fingerprint: str) -> None:
+def _train(flow: Flow, fingerprint: str, cache: Path | None = None) -> None:
+    """Train this flow's models once per process, whoever asks first. With a `cache`
+    folder (a web process, training in the background): the models one process of this
+    host learned are read from there, so a restarted process hears fully at once; the
+    first to need them learns them in a child process, so that training (seconds of
+    scikit-learn, holding the interpreter lock up to a tenth of a second at a time) never
+    slows the webhooks answered meanwhile, and the others wait for its file."""
     with _TRAINING:
         lock = _LOCKS.setdefault(fingerprint, threading.Lock())
-    with lock:  # one training per flow, whoever asks first
+    with lock:
         if fingerprint in _TRAINED:
             return
-        menus = {
-            name: MenuModels(_train_menu(flow, node))
-            for name, node in flow.nodes.items()
-            if node.type == "menu" and any(o.examples for o in node.options.values())
-        }
-        _TRAINED[fingerprint] = (menus, MenuModels(_train_emergencies(flow)))
+        lessons = _lessons(flow)
+        learned = _learn_once(cache, fingerprint, lessons) if cache else learn(lessons)
+        _TRAINED[fingerprint] = _assemble(learned)
 
 
-def _train_in_background(flow: Flow, fingerprint: str) -> None:
+def _train_in_background(flow: Flow, fingerprint: str, cache: Path | None) -> None:
     with _TRAINING:
         if fingerprint in _TRAINED or fingerprint in _STARTED:
             return
         _STARTED.add(fingerprint)
     threading.Thread(
-        target=_train, args=(flow, fingerprint), name="speech-training", daemon=True
+        target=_train, args=(flow, fingerprint, cache), name="speech-training", daemon=True
     ).start()
+
+
+def _learn_once(cache: Path, fingerprint: str, lessons: Lessons) -> Learned:
+    """The learned models from the host's cache, learning and storing them first when no
+    process has yet; processes starting together learn them once, in turn."""
+    path = cache / f"models-{MODEL_FORMAT}-{_sklearn_version()}-{fingerprint[:24]}.json"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with (cache / "training.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            stored = _read_models(path)
+            if stored is not None:
+                return stored
+            learned = _learn_in_a_child(lessons) or learn(lessons)
+            _write_models(path, learned)
+            return learned
+    except OSError as failed:
+        log.warning("speech models not cached (%s): learned in this process", failed)
+        return learn(lessons)
+
+
+def _sklearn_version() -> str:
+    try:
+        return importlib.metadata.version("scikit-learn")
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
+def _read_models(path: Path) -> Learned | None:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            name: {locale: Classifier.from_json(model) for locale, model in models.items()}
+            for name, models in raw.items()
+        }
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError, KeyError) as damaged:
+        log.warning("speech model cache %s unreadable (%s): learning again", path, damaged)
+        return None
+
+
+def _write_models(path: Path, learned: Learned) -> None:
+    """Whole or not at all: a reader never sees half a file."""
+    raw = {
+        name: {locale: model.to_json() for locale, model in models.items()}
+        for name, models in learned.items()
+    }
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    partial.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    os.replace(partial, path)
+
+
+# What the models learn from, as plain data a child process can be handed: per menu (and
+# EMERGENCIES for the emergency kinds), per locale, the (sentence, option key) examples.
+Lessons = dict[str, dict[str, list[tuple[str, str]]]]
+Learned = dict[str, dict[str, Classifier]]
+EMERGENCIES = "\0emergencies"  # no menu's name: it cannot clash with one
+
+
+def _lessons(flow: Flow) -> Lessons:
+    lessons: Lessons = {
+        name: {locale: _menu_pairs(flow, node, locale) for locale in LOCALES}
+        for name, node in flow.nodes.items()
+        if node.type == "menu" and any(o.examples for o in node.options.values())
+    }
+    menu = flow.nodes.get(flow.emergencies or "")
+    if menu is not None:
+        lessons[EMERGENCIES] = {locale: _emergency_pairs(flow, menu, locale) for locale in LOCALES}
+    return lessons
+
+
+def learn(lessons: Lessons) -> Learned:
+    """Every classifier the lessons teach (run here, or in a child process)."""
+    learned: Learned = {}
+    for name, by_locale in lessons.items():
+        models = {locale: train(pairs) for locale, pairs in by_locale.items()}
+        learned[name] = {locale: model for locale, model in models.items() if model}
+    return learned
+
+
+def _learn_in_a_child(lessons: Lessons) -> Learned | None:
+    """`learn` in a fresh process (spawned, not forked: this one runs threads); None when
+    no child can be started here, and the caller learns in this process instead."""
+    try:
+        context = multiprocessing.get_context("spawn")
+        # At the lowest priority: the webhooks and workers of this host come first.
+        with ProcessPoolExecutor(
+            max_workers=1, mp_context=context, initializer=os.nice, initargs=(19,)
+        ) as pool:
+            return pool.submit(learn, lessons).result()
+    except (OSError, BrokenProcessPool, RuntimeError) as failed:
+        log.warning("speech models trained in this process: no child process (%s)", failed)
+        return None
+
+
+def _assemble(learned: Learned) -> Trained:
+    menus = {name: MenuModels(models) for name, models in learned.items() if name != EMERGENCIES}
+    return menus, MenuModels(learned.get(EMERGENCIES, {}))
 
 
 def _teaching(flow: Flow) -> object:
@@ -329,42 +449,27 @@ def _examples(option: Option, locale: str) -> list[str]:
     return [*option.examples.get(locale, ()), *option.keywords.get(locale, ())]
 
 
-def _train_menu(flow: Flow, node: Node) -> dict[str, Classifier]:
-    models = {}
-    for locale in LOCALES:
-        pairs = [(t, o.key) for o in node.options.values() for t in _examples(o, locale)]
-        pairs += [(t, NOT_FOR_US) for t in flow.not_for_us.get(locale, ())]
-        model = train(pairs)
-        if model is not None:
-            models[locale] = model
-    return models
+def _menu_pairs(flow: Flow, node: Node, locale: str) -> list[tuple[str, str]]:
+    pairs = [(t, o.key) for o in node.options.values() for t in _examples(o, locale)]
+    return pairs + [(t, NOT_FOR_US) for t in flow.not_for_us.get(locale, ())]
 
 
-def _train_emergencies(flow: Flow) -> dict[str, Classifier]:
+def _emergency_pairs(flow: Flow, menu: Node, locale: str) -> list[tuple[str, str]]:
     """Emergency kinds against everything else the flow's menus are told."""
-    menu = flow.nodes.get(flow.emergencies or "")
-    if menu is None:
-        return {}
-    models = {}
-    for locale in LOCALES:
-        pairs = [
-            (t, o.key)
-            for o in menu.options.values()
-            for t in (*o.examples.get(locale, ()), *o.anywhere.get(locale, ()))
-        ]
-        pairs += [
-            (t, NOT_FOR_US)
-            for other in flow.nodes.values()
-            if other.type == "menu" and other.name != menu.name
-            for o in other.options.values()
-            if o.goto != menu.name
-            for t in o.examples.get(locale, ())
-        ]
-        pairs += [(t, NOT_FOR_US) for t in flow.not_for_us.get(locale, ())]
-        model = train(pairs)
-        if model is not None:
-            models[locale] = model
-    return models
+    pairs = [
+        (t, o.key)
+        for o in menu.options.values()
+        for t in (*o.examples.get(locale, ()), *o.anywhere.get(locale, ()))
+    ]
+    pairs += [
+        (t, NOT_FOR_US)
+        for other in flow.nodes.values()
+        if other.type == "menu" and other.name != menu.name
+        for o in other.options.values()
+        if o.goto != menu.name
+        for t in o.examples.get(locale, ())
+    ]
+    return pairs + [(t, NOT_FOR_US) for t in flow.not_for_us.get(locale, ())]
 
 
 HINTS_PER_OPTION = 8
