@@ -4,7 +4,7 @@
 its entry in the navigation, when imported here, in the navigation's order.
 """
 
-from ivr.console import board, calls, home, kpis, reports, tickets
+from ivr.console import board, calls, home, kpis, overview, reports, tickets
 
 # isort: split
 # Last in the navigation, after the pages used every day.
@@ -12,4 +12,14 @@ from ivr.console import dead_letters
 
 console = home.console
 
-__all__ = ["board", "calls", "console", "dead_letters", "home", "kpis", "reports", "tickets"]
+__all__ = [
+    "board",
+    "calls",
+    "console",
+    "dead_letters",
+    "home",
+    "kpis",
+    "overview",
+    "reports",
+    "tickets",
+]

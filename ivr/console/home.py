@@ -8,12 +8,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flask import Blueprint, render_template, request, url_for
-from flask.typing import ResponseReturnValue
+from flask import Blueprint, request, url_for
 
 from ivr.models import StaffRole
 from ivr.store.filters import Cursor, optional_cursor
-from ivr.web.access import CONSOLE_ROLES, current_staff, require_role
+from ivr.web.access import CONSOLE_ROLES, current_staff
 
 console = Blueprint("console", __name__, url_prefix="/console")
 PAGE_ARGS = ("older", "newer")  # where a page starts; everything else in the URL is a filter
@@ -92,10 +91,5 @@ def page_links(endpoint: str, page: Paged | None) -> dict[str, str | None]:
     }
 
 
-@console.get("/")
-@require_role(*CONSOLE_ROLES)
-def home() -> ResponseReturnValue:
-    return render_template("console.html")
-
-
+# The overview page itself is ivr/console/overview.py: it reads the other pages' queries.
 add_to_navigation("console.home", "概览", "Overview")

@@ -110,7 +110,7 @@ def owed(
     """A day and an evening of callbacks, read the next morning; ids by the call behind each."""
     virtual_hold(twilio, clock, "CA900")  # 10:00, due at once: 10:02:30
     clock.set(local(23, 10, 5))
-    gives_up_in_the_queue(twilio, "CA901")  # due at once
+    gives_up_in_the_queue(twilio, "CA901")  # due within 15 minutes
     clock.set(local(23, 10, 10))
     Walk(twilio, "CA905", caller="+8613800138005").start().press("1")  # a repair, then silence
     twilio.post(
@@ -191,7 +191,7 @@ def test_soonest_due_first_with_why_and_when(app: Flask, owed: dict[str, int]) -
             "CA901",
             "abandoned in the queue at general",
             False,
-            "2026-11-23T02:05:00+00:00",
+            "2026-11-23T02:20:00+00:00",  # 15 minutes after hanging up
             "unreachable",
             False,
         ),
@@ -199,7 +199,7 @@ def test_soonest_due_first_with_why_and_when(app: Flask, owed: dict[str, int]) -
             "CA905",
             "abandoned in the IVR at repair",
             False,
-            "2026-11-23T02:10:00+00:00",
+            "2026-11-23T02:25:00+00:00",
             "pending",
             True,
         ),
@@ -207,7 +207,7 @@ def test_soonest_due_first_with_why_and_when(app: Flask, owed: dict[str, int]) -
             "CA904",
             "abandoned in the IVR at complaint",
             False,
-            "2026-11-23T23:00:00+00:00",  # 07:00 in Shanghai, when the office opens
+            "2026-11-23T23:15:00+00:00",  # 07:15 in Shanghai, 15 minutes after opening
             "pending",
             True,
         ),

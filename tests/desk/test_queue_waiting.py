@@ -80,7 +80,7 @@ def test_hanging_up_mid_menu_after_choosing_a_purpose_means_a_callback(
             "+8613800138000",
             "abandoned in the IVR at complaint",
             False,
-            datetime(2026, 11, 24, 7, 0, tzinfo=SHANGHAI),  # when the office opens
+            datetime(2026, 11, 24, 7, 15, tzinfo=SHANGHAI),  # 15 minutes after the opening
         )
     ]
 

@@ -76,6 +76,7 @@ ORDINARY_ARGUMENTS = {
     "callback_id": "1",
     "letter_id": "1",
     "month": "2026-11",
+    "token": "not-a-signed-link",
 }
 
 
