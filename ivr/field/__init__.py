@@ -20,7 +20,7 @@ from ivr.services import services
 from ivr.tickets.field_links import FieldPass, read_field_token
 from ivr.tickets.lifecycle import hand_on
 from ivr.tickets.query import find_ticket
-from ivr.tickets.workflow import FIELD_STEPS, Actor, Moving, Step, StepError, move_ticket
+from ivr.tickets.workflow import FIELD_STEPS, Actor, Moving, Step, StepError, move_ticket, step_name
 
 field = Blueprint("field", __name__, url_prefix="/field")
 
@@ -106,9 +106,7 @@ def order_page(token: str) -> ResponseReturnValue:
     found = services()
     granted = read_field_token(found.settings, token, found.clock.now())
     if granted is None:
-        return _refused(
-            "链接无效或已过期，请联系派工人员。 This link is invalid or has expired.", 403
-        )
+        return _refused(EXPIRED, 403)
     with found.db.reader() as session:
         order = _order(session, granted)
         why = _theirs(order, granted)
@@ -122,9 +120,7 @@ def take_step(token: str) -> ResponseReturnValue:
     found = services()
     granted = read_field_token(found.settings, token, found.clock.now())
     if granted is None:
-        return _refused(
-            "链接无效或已过期，请联系派工人员。 This link is invalid or has expired.", 403
-        )
+        return _refused(EXPIRED, 403)
     wanted = request.form.get("to", "")
     with found.db.session() as session:
         order = _order(session, granted)
@@ -143,14 +139,11 @@ def take_step(token: str) -> ResponseReturnValue:
             actor = Actor(order.technician.display_name, "technician", order.technician.id)
             now, site = found.clock.now(), request.host_url
             moving = Moving(found.settings, found.engine.catalogues, now, site)
+            taken = step_name(order.ticket, step.to)
             follow = move_ticket(session, order.ticket, step, actor, moving)
         except StepError as refused:
             # Refused before anything was written: the page again, saying why.
             return _page(token, order, str(refused), 409 if refused.conflict else 422)
     hand_on(found.redis, follow)
-    flash(f"已记录：{TICKET_STEPS.get(_step_key(wanted), (wanted, ''))[0]}", "notice")
+    flash(f"已记录：{TICKET_STEPS.get(taken, (taken, ''))[0]}", "notice")
     return redirect(url_for("field.order_page", token=token), 303)
-
-
-def _step_key(to: str) -> str:
-    return "returned" if to == TicketStatus.ACKNOWLEDGED.value else to

@@ -123,14 +123,16 @@ def _history(ticket: Ticket, zone: tzinfo, style: ParagraphStyle) -> list[list[P
     return rows
 
 
-def _table(rows: list[list[Paragraph]], widths: list[float]) -> Table:
-    table = Table(rows, colWidths=widths, repeatRows=0)
+def _table(rows: list[list[Paragraph]], widths: list[float], header: bool = False) -> Table:
+    """A ruled table, shaded down its first column (names) or across its header row."""
+    table = Table(rows, colWidths=widths, repeatRows=1 if header else 0)
+    shaded = (-1, 0) if header else (0, -1)
     table.setStyle(
         TableStyle(
             [
                 ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("BACKGROUND", (0, 0), (0, -1), colors.whitesmoke),
+                ("BACKGROUND", (0, 0), shaded, colors.whitesmoke),
             ]
         )
     )
@@ -158,16 +160,7 @@ def order_form_pdf(ticket: Ticket, zone: tzinfo, hotline_name: str) -> bytes:
         for name, value in _facts(ticket, zone)
     ]
     history = _history(ticket, zone, styles.small)
-    history_table = Table(history, colWidths=[38 * mm, 30 * mm, width - 68 * mm], repeatRows=1)
-    history_table.setStyle(
-        TableStyle(
-            [
-                ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
-            ]
-        )
-    )
+    history_table = _table(history, [38 * mm, 30 * mm, width - 68 * mm], header=True)
     signatures = Table(
         [[Paragraph("维修人员签字：", styles.body), Paragraph("住户签字：", styles.body)]],
         colWidths=[width / 2, width / 2],
